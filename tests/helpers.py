@@ -1,0 +1,191 @@
+"""Shared test machinery: free ports, real servers, and running the real CLI."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 10.0, host: str = "127.0.0.1") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
+
+
+class ThreadedServer:
+    """A real uvicorn server for an ASGI app, in a thread, on a free loopback port."""
+
+    def __init__(self, app: Any, port: int | None = None) -> None:
+        self.port = port or free_port()
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_config=None,
+            log_level="critical",
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ThreadedServer:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("test server did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def vwh_env(**extra: str) -> dict[str, str]:
+    """The environment a CLI subprocess runs with: isolated, no colour, fixed width."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VWH_")}
+    env.update({"NO_COLOR": "1", "COLUMNS": "100", "PYTHONUNBUFFERED": "1"})
+    for key in (
+        "VWH_STORE",
+        "VWH_CACHE_DIR",
+        "XDG_DATA_HOME",
+        "XDG_CACHE_HOME",
+        "XDG_CONFIG_HOME",
+        "HOME",
+    ):
+        if key in os.environ:
+            env[key] = os.environ[key]
+    env.update(extra)
+    return env
+
+
+def run_vwh(
+    *args: str,
+    input: bytes | str | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    """Run the real `vwh` in a subprocess, the way a user does."""
+    data = input.encode() if isinstance(input, str) else input
+    proc = subprocess.run(
+        [sys.executable, "-m", "vwh", *args],
+        input=data,
+        capture_output=True,
+        env=env or vwh_env(),
+        timeout=timeout,
+    )
+    return subprocess.CompletedProcess(
+        proc.args,
+        proc.returncode,
+        proc.stdout.decode(errors="replace"),
+        proc.stderr.decode(errors="replace"),
+    )
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+def invoke(*args: str, input: str = "") -> CliResult:
+    """Run the CLI in-process through its real entry point (fast; no subprocess)."""
+    from vwh.cli.app import main
+
+    out, err = io.StringIO(), io.StringIO()
+    old = sys.argv, sys.stdin
+    sys.argv, sys.stdin = ["vwh", *args], io.StringIO(input)
+    code = 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.argv, sys.stdin = old
+    return CliResult(code, out.getvalue(), err.getvalue())
+
+
+class ListenerProcess:
+    """`vwh listen` as a real subprocess on a free port; stdout and stderr are captured."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None, port: int | None = None):
+        self.port = port or free_port()
+        self.args = ["listen", "--port", str(self.port), *args]
+        self.env = env or vwh_env()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.stdout = ""
+        self.stderr = ""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ListenerProcess:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "vwh", *self.args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=self.env,
+        )
+        try:
+            wait_for_port(self.port)
+        except TimeoutError:
+            self.stop()
+            raise RuntimeError(f"listener did not start: {self.stderr}") from None
+        return self
+
+    def stop(self, sig: int | None = None, timeout: float = 15) -> int:
+        """Stop it (SIGINT by default, as Ctrl-C does) and collect its output."""
+        import signal as _signal
+
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig if sig is not None else _signal.SIGINT)
+        out, err = self.proc.communicate(timeout=timeout)
+        self.stdout, self.stderr = out.decode(errors="replace"), err.decode(errors="replace")
+        return self.proc.returncode
+
+    def __enter__(self) -> ListenerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.stop()
+
+
+@contextlib.contextmanager
+def listener(*args: str, **kw: Any) -> Iterator[ListenerProcess]:
+    with ListenerProcess(*args, **kw) as proc:
+        yield proc

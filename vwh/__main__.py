@@ -1,0 +1,3 @@
+from vwh.cli.app import main
+
+main()

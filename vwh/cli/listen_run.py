@@ -1,0 +1,76 @@
+"""The running listener's screen: banner, live table or lines, and the summary."""
+
+from __future__ import annotations
+
+from collections import deque
+from pathlib import Path
+
+from vwh.cli.listen_view import plain_line, request_table
+from vwh.cli.output import Output
+from vwh.listener import Listener, ListenStats
+from vwh.paths import default_store_path
+from vwh.receiver import ReceiverSettings
+from vwh.store import CapturedRequest
+from vwh.webhook import mask_secret
+
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "[::1]", "localhost")
+
+
+def run_listen(
+    settings: ReceiverSettings, host: str, port: int, store_path: Path | None, json_out: bool
+) -> None:
+    out = Output(json_mode=json_out)
+    listener = Listener(settings, host, port, store_path or default_store_path())
+    stats = ListenStats()
+    _banner(out, listener)
+    if out.rich:
+        from rich.live import Live
+
+        rows: deque[CapturedRequest] = deque(maxlen=max(3, out.out.size.height - 4))
+
+        def on_capture(record: CapturedRequest) -> None:
+            stats.add(record)
+            rows.append(record)
+
+        with Live(
+            get_renderable=lambda: request_table(rows.copy(), stats),
+            console=out.out,
+            refresh_per_second=8,
+        ):
+            listener.run(on_capture)
+    else:
+
+        def on_capture(record: CapturedRequest) -> None:
+            stats.add(record)
+            out.json(record.to_json()) if json_out else out.line(plain_line(record))
+
+        listener.run(on_capture)
+    out.note(f"stopped: {stats.summary()}")
+
+
+def _banner(out: Output, listener: Listener) -> None:
+    s = listener.settings
+    if listener.host not in LOOPBACK_HOSTS:
+        out.warn(
+            f"listening on {listener.host}, not loopback: anyone who can reach this machine"
+            " can send requests"
+        )
+    out.note(f"[bold]vwh listening on {listener.url}[/bold] (any path, POST)")
+    if s.token:
+        out.note(f"  token:  checking {s.token_header} against {mask_secret(s.token)}")
+    else:
+        out.note(f"  token:  not checking ({s.token_header} shown masked); use --token to check")
+    script = f"status {s.status}"
+    if s.delay:
+        script += f", after {s.delay:g}s"
+    if s.fail_first:
+        script += f", 503 to the first {s.fail_first} of each body"
+    out.note(f"  answer: {script}")
+    out.note(f"  store:  {listener.store_path}")
+    if s.save_dir:
+        out.note(f"  save:   {s.save_dir}")
+    out.note(
+        f"  expose: ngrok http {listener.port}   or   "
+        f"cloudflared tunnel --url http://127.0.0.1:{listener.port}"
+    )
+    out.note("  Ctrl-C to stop")

@@ -1,0 +1,9 @@
+"""Placeholder until the `token` command lands."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Nothing to register yet."""

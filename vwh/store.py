@@ -1,0 +1,399 @@
+"""The capture store: every request the listener received, kept in SQLite.
+
+SQLite in WAL mode lets `vwh history` read while a listener writes. The listener
+writes through a `BatchWriter`: one thread commits every request waiting at that
+moment in one transaction, and only then are their answers released. A request
+that got an answer is therefore on disk (it survives a crash or a kill of vwh),
+and a burst costs one commit instead of one per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import queue
+import sqlite3
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vwh.errors import NotFoundError, StoreError
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    id INTEGER PRIMARY KEY,
+    received_at REAL NOT NULL,
+    method TEXT NOT NULL,
+    path TEXT NOT NULL,
+    query TEXT NOT NULL DEFAULT '',
+    headers TEXT NOT NULL DEFAULT '[]',
+    body BLOB,
+    body_size INTEGER NOT NULL DEFAULT 0,
+    verdict TEXT NOT NULL,
+    token_masked TEXT NOT NULL DEFAULT '',
+    error TEXT,
+    status INTEGER NOT NULL,
+    latency_ms REAL NOT NULL DEFAULT 0,
+    fingerprint TEXT,
+    attempt INTEGER,
+    first_seen_at REAL,
+    ids TEXT NOT NULL DEFAULT '{}',
+    forward_url TEXT,
+    forward_status INTEGER,
+    forward_latency_ms REAL,
+    forward_headers TEXT,
+    forward_body BLOB,
+    forward_error TEXT,
+    reaction TEXT
+);
+CREATE INDEX IF NOT EXISTS requests_fingerprint ON requests (fingerprint);
+"""
+
+_COLUMNS = (
+    "received_at",
+    "method",
+    "path",
+    "query",
+    "headers",
+    "body",
+    "body_size",
+    "verdict",
+    "token_masked",
+    "error",
+    "status",
+    "latency_ms",
+    "fingerprint",
+    "attempt",
+    "first_seen_at",
+    "ids",
+    "forward_url",
+    "forward_status",
+    "forward_latency_ms",
+    "forward_headers",
+    "forward_body",
+    "forward_error",
+    "reaction",
+)
+_INSERT = (
+    f"INSERT INTO requests ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
+)
+
+
+@dataclass
+class ForwardResult:
+    """What the developer's own handler answered when the listener forwarded to it."""
+
+    url: str
+    status: int | None = None
+    latency_ms: float | None = None
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes | None = None
+    error: str | None = None
+
+
+@dataclass
+class CapturedRequest:
+    """One request as the listener received and answered it (secrets already masked)."""
+
+    received_at: float
+    method: str
+    path: str
+    query: str = ""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes | None = None  # None when the body was too large to keep
+    body_size: int = 0
+    verdict: str = "not checked"
+    token_masked: str = ""
+    error: str | None = None
+    status: int = 200
+    latency_ms: float = 0.0
+    fingerprint: str | None = None
+    attempt: int | None = None  # 1 for a first delivery, 2+ for resends of the same body
+    first_seen_at: float | None = None
+    ids: dict[str, str] = field(default_factory=dict)
+    forward: ForwardResult | None = None
+    reaction: str | None = None
+    id: int | None = None
+
+    @property
+    def rejected(self) -> bool:
+        """Refused by the token or body checks (a scripted status is not a rejection)."""
+        return self.verdict in ("wrong", "missing") or self.error is not None
+
+    @property
+    def is_resend(self) -> bool:
+        return self.attempt is not None and self.attempt > 1
+
+    def header(self, name: str) -> str | None:
+        lname = name.lower()
+        return next((v for k, v in self.headers if k.lower() == lname), None)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict: the body as text when it is UTF-8, else as latin-1 escapes."""
+        data: dict[str, Any] = {
+            "id": self.id,
+            "received_at": self.received_at,
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "headers": [list(h) for h in self.headers],
+            "body": _body_text(self.body),
+            "body_size": self.body_size,
+            "verdict": self.verdict,
+            "token": self.token_masked,
+            "error": self.error,
+            "status": self.status,
+            "latency_ms": round(self.latency_ms, 3),
+            "attempt": self.attempt,
+            "first_seen_at": self.first_seen_at,
+            "ids": self.ids,
+            "reaction": self.reaction,
+        }
+        if self.forward is not None:
+            data["forward"] = {
+                "url": self.forward.url,
+                "status": self.forward.status,
+                "latency_ms": self.forward.latency_ms,
+                "headers": [list(h) for h in self.forward.headers],
+                "body": _body_text(self.forward.body),
+                "error": self.forward.error,
+            }
+        return data
+
+
+def _body_text(body: bytes | None) -> str | None:
+    if body is None:
+        return None
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body.decode("latin-1")
+
+
+def _to_row(r: CapturedRequest) -> tuple[Any, ...]:
+    fwd = r.forward
+    return (
+        r.received_at,
+        r.method,
+        r.path,
+        r.query,
+        json.dumps(r.headers),
+        r.body,
+        r.body_size,
+        r.verdict,
+        r.token_masked,
+        r.error,
+        r.status,
+        r.latency_ms,
+        r.fingerprint,
+        r.attempt,
+        r.first_seen_at,
+        json.dumps(r.ids),
+        fwd.url if fwd else None,
+        fwd.status if fwd else None,
+        fwd.latency_ms if fwd else None,
+        json.dumps(fwd.headers) if fwd else None,
+        fwd.body if fwd else None,
+        fwd.error if fwd else None,
+        r.reaction,
+    )
+
+
+def _from_row(row: sqlite3.Row) -> CapturedRequest:
+    forward = None
+    if row["forward_url"] is not None:
+        forward = ForwardResult(
+            url=row["forward_url"],
+            status=row["forward_status"],
+            latency_ms=row["forward_latency_ms"],
+            headers=[(k, v) for k, v in json.loads(row["forward_headers"] or "[]")],
+            body=row["forward_body"],
+            error=row["forward_error"],
+        )
+    return CapturedRequest(
+        id=row["id"],
+        received_at=row["received_at"],
+        method=row["method"],
+        path=row["path"],
+        query=row["query"],
+        headers=[(k, v) for k, v in json.loads(row["headers"])],
+        body=row["body"],
+        body_size=row["body_size"],
+        verdict=row["verdict"],
+        token_masked=row["token_masked"],
+        error=row["error"],
+        status=row["status"],
+        latency_ms=row["latency_ms"],
+        fingerprint=row["fingerprint"],
+        attempt=row["attempt"],
+        first_seen_at=row["first_seen_at"],
+        ids=json.loads(row["ids"]),
+        forward=forward,
+        reaction=row["reaction"],
+    )
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, check_same_thread=False, timeout=10.0)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreError(f"cannot open the store at {path}: {exc}") from None
+
+
+class CaptureStore:
+    """Reads and writes kept requests; safe to open from several processes at once."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._conn = _connect(self.path)
+        self._lock = threading.Lock()
+        try:
+            with self._conn:
+                self._conn.executescript(_SCHEMA)
+                self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise StoreError(f"cannot use the store at {self.path}: {exc}") from None
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> CaptureStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        try:
+            with self._lock:
+                return self._conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the store at {self.path}: {exc}") from None
+
+    def add(self, record: CapturedRequest) -> int:
+        """Keep one request now (one commit); the listener uses BatchWriter instead."""
+        try:
+            with self._lock, self._conn:
+                cur = self._conn.execute(_INSERT, _to_row(record))
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write to the store at {self.path}: {exc}") from None
+        record.id = cur.lastrowid
+        return int(cur.lastrowid or 0)
+
+    def get(self, request_id: int) -> CapturedRequest:
+        rows = self._query("SELECT * FROM requests WHERE id = ?", (request_id,))
+        if not rows:
+            raise NotFoundError(f"no kept request with id {request_id} in {self.path}")
+        return _from_row(rows[0])
+
+    def recent(self, limit: int = 20) -> list[CapturedRequest]:
+        """The newest kept requests, newest first."""
+        rows = self._query("SELECT * FROM requests ORDER BY id DESC LIMIT ?", (limit,))
+        return [_from_row(r) for r in rows]
+
+    def iter_all(self) -> Iterator[CapturedRequest]:
+        """Every kept request, oldest first."""
+        for row in self._query("SELECT * FROM requests ORDER BY id"):
+            yield _from_row(row)
+
+    def count(self) -> int:
+        return int(self._query("SELECT count(*) FROM requests")[0][0])
+
+    def deliveries_of(self, fingerprint: str) -> tuple[int, float | None]:
+        """How many times this body was delivered before, and when it first arrived."""
+        row = self._query(
+            "SELECT count(*), min(received_at) FROM requests"
+            " WHERE fingerprint = ? AND attempt IS NOT NULL",
+            (fingerprint,),
+        )[0]
+        return int(row[0]), row[1]
+
+
+_STOP = object()
+
+
+class BatchWriter:
+    """Commits records from one thread, in batches; `await write(r)` returns once on disk."""
+
+    def __init__(self, path: Path | str, *, max_batch: int = 512) -> None:
+        self.path = Path(path)
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._conn = _connect(self.path)
+        self._thread = threading.Thread(target=self._run, name="vwh-store-writer", daemon=True)
+        self._thread.start()
+
+    async def write(self, record: CapturedRequest) -> int:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[int] = loop.create_future()
+        self._queue.put((record, future, loop))
+        return await future
+
+    def write_nowait(self, record: CapturedRequest) -> None:
+        """Queue a record without waiting (for a request cut short by shutdown)."""
+        self._queue.put((record, None, None))
+
+    def close(self) -> None:
+        """Commit what is waiting, then stop the thread."""
+        self._queue.put(_STOP)
+        self._thread.join()
+        self._conn.close()
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            batch = [self._queue.get()]
+            while len(batch) < self._max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            if _STOP in batch:
+                stopping = True
+                batch = [b for b in batch if b is not _STOP]
+            if batch:
+                self._commit(batch)
+
+    def _commit(self, batch: list[tuple[CapturedRequest, asyncio.Future[int], Any]]) -> None:
+        error: StoreError | None = None
+        ids: list[int] = []
+        try:
+            with self._conn:
+                for record, _, _ in batch:
+                    cur = self._conn.execute(_INSERT, _to_row(record))
+                    ids.append(int(cur.lastrowid or 0))
+        except sqlite3.Error as exc:
+            error = StoreError(f"cannot write to the store at {self.path}: {exc}")
+        by_loop: dict[Any, list[tuple[asyncio.Future[int], int | StoreError]]] = {}
+        for i, (record, future, loop) in enumerate(batch):
+            outcome: int | StoreError = error if error is not None else ids[i]
+            if error is None:
+                record.id = ids[i]
+            if future is None:
+                continue
+            by_loop.setdefault(loop, []).append((future, outcome))
+        for loop, items in by_loop.items():
+            # A closed loop means nobody waits for these answers any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_resolve, items)
+
+
+def _resolve(items: list[tuple[asyncio.Future[int], int | StoreError]]) -> None:
+    for future, outcome in items:
+        if future.done():
+            continue
+        if isinstance(outcome, StoreError):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
