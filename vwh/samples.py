@@ -1,0 +1,57 @@
+"""Realistic webhook bodies with fresh ids in Vendasta's formats."""
+
+from __future__ import annotations
+
+import json
+import random
+import string
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+KINDS = ("order", "account", "user")
+_ALNUM = string.ascii_uppercase + string.digits
+
+
+@dataclass(frozen=True)
+class SampleOptions:
+    partner: str | None = None
+    market: str = "default"
+    account: str | None = None
+    seed: int | None = None
+
+
+def _code(rng: random.Random, n: int) -> str:
+    return "".join(rng.choice(_ALNUM) for _ in range(n))
+
+
+def _uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def sample_body(kind: str, options: SampleOptions | None = None) -> dict[str, Any]:
+    """A body like the one Vendasta sends for an order, account or user automation."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown sample kind {kind!r}: choose one of {', '.join(KINDS)}")
+    opts = options or SampleOptions()
+    rng = random.Random(opts.seed) if opts.seed is not None else random.SystemRandom()
+    account = opts.account or f"AG-{_code(rng, 10)}"
+    body: dict[str, Any] = {
+        "accountId": account,
+        "automationId": f"Automation-{_uuid(rng)}",
+        "entityId": account,
+        "marketId": opts.market,
+        "partnerId": opts.partner or _code(rng, 4),
+    }
+    if kind == "order":
+        order = f"{account}:ORD-{_code(rng, 10)}"
+        body["entityId"] = body["orderId"] = order
+    elif kind == "user":
+        user = f"U-{_uuid(rng)}"
+        body["entityId"] = body["userId"] = user
+    return dict(sorted(body.items()))
+
+
+def sample_bytes(kind: str, options: SampleOptions | None = None) -> bytes:
+    """The sample as the bytes a file holds (pretty, with a final newline)."""
+    return (json.dumps(sample_body(kind, options), indent=2) + "\n").encode()
