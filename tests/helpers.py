@@ -147,23 +147,32 @@ class ListenerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.stdout = ""
         self.stderr = ""
+        self._out: list[bytes] = []
+        self._err: list[bytes] = []
+        self._readers: list[threading.Thread] = []
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> ListenerProcess:
+    def start(self, ready_timeout: float = 15) -> ListenerProcess:
+        """Start it and wait until it says it is ready (its signal handlers are in place)."""
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "vwh", *self.args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=self.env,
         )
-        try:
-            wait_for_port(self.port)
-        except TimeoutError:
-            self.stop()
-            raise RuntimeError(f"listener did not start: {self.stderr}") from None
+        for stream, sink in ((self.proc.stdout, self._out), (self.proc.stderr, self._err)):
+            reader = threading.Thread(target=_drain, args=(stream, sink), daemon=True)
+            reader.start()
+            self._readers.append(reader)
+        deadline = time.monotonic() + ready_timeout
+        while b"ready: Ctrl-C to stop" not in b"".join(self._err):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"listener did not start: {self.stderr}")
+            time.sleep(0.02)
         return self
 
     def stop(self, sig: int | None = None, timeout: float = 15) -> int:
@@ -173,9 +182,12 @@ class ListenerProcess:
         assert self.proc is not None
         if self.proc.poll() is None:
             self.proc.send_signal(sig if sig is not None else _signal.SIGINT)
-        out, err = self.proc.communicate(timeout=timeout)
-        self.stdout, self.stderr = out.decode(errors="replace"), err.decode(errors="replace")
-        return self.proc.returncode
+        code = self.proc.wait(timeout)
+        for reader in self._readers:
+            reader.join(timeout)
+        self.stdout = b"".join(self._out).decode(errors="replace")
+        self.stderr = b"".join(self._err).decode(errors="replace")
+        return code
 
     def __enter__(self) -> ListenerProcess:
         return self.start()
@@ -183,6 +195,12 @@ class ListenerProcess:
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None and self.proc.returncode is None:
             self.stop()
+
+
+def _drain(stream: Any, sink: list[bytes]) -> None:
+    with stream:
+        for chunk in iter(lambda: stream.read1(65536), b""):
+            sink.append(chunk)
 
 
 @contextlib.contextmanager

@@ -16,20 +16,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from vwh.errors import StoreError
 from vwh.store import BatchWriter, CapturedRequest, CaptureStore
 from vwh.webhook import (
     DEFAULT_TOKEN_HEADER,
+    SECRET_HEADER_NAMES,
     InvalidBody,
     TokenVerdict,
     body_ids,
     fingerprint,
-    mask_headers,
     mask_secret,
     parse_body,
     verify_token,
@@ -37,9 +34,8 @@ from vwh.webhook import (
 
 DEFAULT_MAX_BODY = 1024 * 1024
 FAIL_FIRST_STATUS = 503
-_JSON = "application/json"
-# Every method reaches the handler, so that even a wrong one is kept and answered 405.
-_ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+_RECEIVED: dict[str, object] = {"received": True}
+_JSON = b"application/json"
 
 
 @dataclass(frozen=True)
@@ -68,9 +64,9 @@ class DeliveryTracker:
     def __init__(self, store: CaptureStore | None, capacity: int = 4096) -> None:
         self._store = store
         self._capacity = capacity
-        self._seen: OrderedDict[str, list[float]] = OrderedDict()  # fp -> [count, first_seen]
+        self._seen: OrderedDict[int, list[float]] = OrderedDict()  # fp -> [count, first_seen]
 
-    def arrive(self, fp: str, now: float) -> tuple[int, float]:
+    def arrive(self, fp: int, now: float) -> tuple[int, float]:
         """Record one arrival; return its attempt number (1 = first) and first arrival."""
         entry = self._seen.get(fp)
         if entry is None:
@@ -102,26 +98,55 @@ class Receiver:
         self.writer = writer
         self.tracker = tracker
         self.on_capture = on_capture
-        self._secret_headers = (settings.token_header,)
+        self._token_header = settings.token_header.lower()
+        self._secret_names = SECRET_HEADER_NAMES | {self._token_header}
 
-    async def handle(self, request: Request) -> Response:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A plain ASGI app: the hot path skips routing and middleware it does not need."""
+        if scope["type"] != "http":
+            return  # lifespan and websockets: nothing to do
+        try:
+            status, payload, headers = await self._handle(scope, receive)
+        except StoreError as exc:
+            # Not kept means not done: a 5xx makes Vendasta resend it later.
+            status, payload, headers = 500, _json_bytes({"error": str(exc)}, None), []
+        headers += [
+            (b"content-type", b"application/json"),
+            (b"content-length", b"%d" % len(payload)),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+    async def _handle(
+        self, scope: Scope, receive: Receive
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         started = time.perf_counter()
         s = self.settings
-        raw_headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
-        received_token = request.headers.get(s.token_header)
+        # One pass over the headers: find the token and the size, mask every secret.
+        headers: list[tuple[str, str]] = []
+        received_token = declared_size = None
+        for raw_name, raw_value in scope["headers"]:  # ASGI names are lower-case
+            name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
+            if name in self._secret_names:
+                if name == self._token_header and received_token is None:
+                    received_token = value
+                value = mask_secret(value)
+            elif name == "content-length":
+                declared_size = value
+            headers.append((name, value))
         record = CapturedRequest(
             received_at=time.time(),
-            method=request.method,
-            path=request.url.path,
-            query=request.url.query,
-            headers=mask_headers(raw_headers, self._secret_headers),
+            method=scope["method"],
+            path=scope["path"],
+            query=scope["query_string"].decode("latin-1"),
+            headers=headers,
             verdict=verify_token(s.token, received_token).value,
             token_masked=mask_secret(received_token),
         )
-        body, record.body_size = await _read_body(request, s.max_body)
+        body, record.body_size = await _read_body(receive, declared_size, s.max_body)
         record.body = body
         answer: dict[str, object] | bytes
-        if request.method != "POST":
+        if record.method != "POST":
             record.error = "method not allowed: deliveries are POST"
             record.status, answer = 405, {"error": record.error}
         elif body is None:
@@ -137,18 +162,13 @@ class Receiver:
                 self.writer.write_nowait(record)
                 raise
         record.latency_ms = (time.perf_counter() - started) * 1000
-        try:
-            await self.writer.write(record)
-        except StoreError as exc:
-            # Not kept means not done: a 5xx makes Vendasta resend it later.
-            return Response(_json_bytes({"error": str(exc)}, None), 500, media_type=_JSON)
+        await self.writer.write(record)
         if s.save_dir is not None and body is not None and not record.rejected:
             _save_body(s.save_dir, record)
         if self.on_capture is not None:
             self.on_capture(record)
         payload = answer if isinstance(answer, bytes) else _json_bytes(answer, record.id)
-        headers = {"Allow": "POST"} if record.status == 405 else None
-        return Response(payload, record.status, headers=headers, media_type=_JSON)
+        return record.status, payload, [(b"allow", b"POST")] if record.status == 405 else []
 
     async def _deliver(
         self, record: CapturedRequest, body: bytes
@@ -178,25 +198,34 @@ class Receiver:
             }
         if s.respond_body is not None:
             return s.status, s.respond_body
-        return s.status, {"received": True}
+        return s.status, _RECEIVED
 
 
-async def _read_body(request: Request, limit: int) -> tuple[bytes | None, int]:
+async def _read_body(
+    receive: Receive, declared: str | None, limit: int
+) -> tuple[bytes | None, int]:
     """The body, or None with the size seen when it is larger than `limit`."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isdigit() and int(declared) > limit:
         return None, int(declared)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             return None, size
         chunks.append(chunk)
+        more = message.get("more_body", False)
     return b"".join(chunks), size
 
 
 def _json_bytes(answer: dict[str, object], request_id: int | None) -> bytes:
+    if request_id is not None and answer is _RECEIVED:
+        return b'{"received":true,"id":%d}' % request_id  # the hot path, without json.dumps
     return json.dumps({**answer, "id": request_id}, separators=(",", ":")).encode()
 
 
@@ -211,9 +240,6 @@ def create_app(
     writer: BatchWriter,
     store: CaptureStore | None = None,
     on_capture: CaptureCallback | None = None,
-) -> Starlette:
-    """Build the listener app; the CLI alone runs it under uvicorn."""
-    receiver = Receiver(settings, writer, DeliveryTracker(store), on_capture)
-    app = Starlette(routes=[Route("/{path:path}", receiver.handle, methods=_ALL_METHODS)])
-    app.state.receiver = receiver
-    return app
+) -> Receiver:
+    """Build the listener's ASGI app; the CLI alone runs it under uvicorn."""
+    return Receiver(settings, writer, DeliveryTracker(store), on_capture)

@@ -25,7 +25,9 @@ GRACEFUL_SHUTDOWN_SECONDS = 2.0
 def bind_socket(host: str, port: int) -> socket.socket:
     """Bind and listen; port 0 picks a free port (read it back with getsockname)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted sockets only when the
+    # protocol says TCP; without it, small answers wait ~40 ms on delayed ACKs.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host.strip("[]"), port))
@@ -82,6 +84,7 @@ def make_server(app: Any, *, http: str = "auto", loop: str = "asyncio") -> _Serv
         loop=loop,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         server_header=False,
+        proxy_headers=False,  # we read no client address; skip the per-request rewrite
     )
     return _Server(config)
 

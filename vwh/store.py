@@ -10,9 +10,6 @@ and a burst costs one commit instead of one per request.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import queue
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -21,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from vwh.errors import NotFoundError, StoreError
+from vwh.webhook import InvalidBody, body_ids, parse_body
 
 SCHEMA_VERSION = 1
 
@@ -31,7 +29,7 @@ CREATE TABLE IF NOT EXISTS requests (
     method TEXT NOT NULL,
     path TEXT NOT NULL,
     query TEXT NOT NULL DEFAULT '',
-    headers TEXT NOT NULL DEFAULT '[]',
+    headers TEXT NOT NULL DEFAULT '',
     body BLOB,
     body_size INTEGER NOT NULL DEFAULT 0,
     verdict TEXT NOT NULL,
@@ -39,10 +37,9 @@ CREATE TABLE IF NOT EXISTS requests (
     error TEXT,
     status INTEGER NOT NULL,
     latency_ms REAL NOT NULL DEFAULT 0,
-    fingerprint TEXT,
+    fingerprint INTEGER,
     attempt INTEGER,
     first_seen_at REAL,
-    ids TEXT NOT NULL DEFAULT '{}',
     forward_url TEXT,
     forward_status INTEGER,
     forward_latency_ms REAL,
@@ -70,7 +67,6 @@ _COLUMNS = (
     "fingerprint",
     "attempt",
     "first_seen_at",
-    "ids",
     "forward_url",
     "forward_status",
     "forward_latency_ms",
@@ -112,7 +108,7 @@ class CapturedRequest:
     error: str | None = None
     status: int = 200
     latency_ms: float = 0.0
-    fingerprint: str | None = None
+    fingerprint: int | None = None
     attempt: int | None = None  # 1 for a first delivery, 2+ for resends of the same body
     first_seen_at: float | None = None
     ids: dict[str, str] = field(default_factory=dict)
@@ -182,7 +178,7 @@ def _to_row(r: CapturedRequest) -> tuple[Any, ...]:
         r.method,
         r.path,
         r.query,
-        json.dumps(r.headers),
+        _headers_text(r.headers),
         r.body,
         r.body_size,
         r.verdict,
@@ -193,11 +189,10 @@ def _to_row(r: CapturedRequest) -> tuple[Any, ...]:
         r.fingerprint,
         r.attempt,
         r.first_seen_at,
-        json.dumps(r.ids),
         fwd.url if fwd else None,
         fwd.status if fwd else None,
         fwd.latency_ms if fwd else None,
-        json.dumps(fwd.headers) if fwd else None,
+        _headers_text(fwd.headers) if fwd else None,
         fwd.body if fwd else None,
         fwd.error if fwd else None,
         r.reaction,
@@ -211,7 +206,7 @@ def _from_row(row: sqlite3.Row) -> CapturedRequest:
             url=row["forward_url"],
             status=row["forward_status"],
             latency_ms=row["forward_latency_ms"],
-            headers=[(k, v) for k, v in json.loads(row["forward_headers"] or "[]")],
+            headers=_headers_list(row["forward_headers"]),
             body=row["forward_body"],
             error=row["forward_error"],
         )
@@ -221,7 +216,7 @@ def _from_row(row: sqlite3.Row) -> CapturedRequest:
         method=row["method"],
         path=row["path"],
         query=row["query"],
-        headers=[(k, v) for k, v in json.loads(row["headers"])],
+        headers=_headers_list(row["headers"]),
         body=row["body"],
         body_size=row["body_size"],
         verdict=row["verdict"],
@@ -232,10 +227,34 @@ def _from_row(row: sqlite3.Row) -> CapturedRequest:
         fingerprint=row["fingerprint"],
         attempt=row["attempt"],
         first_seen_at=row["first_seen_at"],
-        ids=json.loads(row["ids"]),
+        ids=_ids_of(row["body"]),
         forward=forward,
         reaction=row["reaction"],
     )
+
+
+def _headers_text(headers: list[tuple[str, str]]) -> str:
+    """Headers as an HTTP header block: compact, and cheaper to write than JSON.
+
+    HTTP forbids CR and LF in header values and ':' in names, so this round-trips.
+    """
+    return "\r\n".join([f"{name}: {value}" for name, value in headers])
+
+
+def _headers_list(text: str | None) -> list[tuple[str, str]]:
+    if not text:
+        return []
+    return [(name, value) for name, _, value in (h.partition(": ") for h in text.split("\r\n"))]
+
+
+def _ids_of(body: bytes | None) -> dict[str, str]:
+    """Ids are derived from the kept body on read, so the hot write path skips them."""
+    if body is None:
+        return {}
+    try:
+        return body_ids(parse_body(body))
+    except InvalidBody:
+        return {}
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -310,7 +329,7 @@ class CaptureStore:
     def count(self) -> int:
         return int(self._query("SELECT count(*) FROM requests")[0][0])
 
-    def deliveries_of(self, fingerprint: str) -> tuple[int, float | None]:
+    def deliveries_of(self, fingerprint: int) -> tuple[int, float | None]:
         """How many times this body was delivered before, and when it first arrived."""
         row = self._query(
             "SELECT count(*), min(received_at) FROM requests"
@@ -320,80 +339,64 @@ class CaptureStore:
         return int(row[0]), row[1]
 
 
-_STOP = object()
-
-
 class BatchWriter:
-    """Commits records from one thread, in batches; `await write(r)` returns once on disk."""
+    """Group commit: requests waiting in the same event-loop turn share one commit.
 
-    def __init__(self, path: Path | str, *, max_batch: int = 512) -> None:
+    `await write(r)` returns once the record is committed. The commit runs in the
+    event loop right after the handlers that are ready in this turn have queued
+    their records, so a burst of N requests costs one commit, not N.
+    """
+
+    def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self._max_batch = max_batch
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._conn = _connect(self.path)
-        self._thread = threading.Thread(target=self._run, name="vwh-store-writer", daemon=True)
-        self._thread.start()
+        self._pending: list[tuple[CapturedRequest, asyncio.Future[int] | None]] = []
+        self._flush_scheduled = False
 
     async def write(self, record: CapturedRequest) -> int:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[int] = loop.create_future()
-        self._queue.put((record, future, loop))
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._enqueue(record, future)
         return await future
 
     def write_nowait(self, record: CapturedRequest) -> None:
         """Queue a record without waiting (for a request cut short by shutdown)."""
-        self._queue.put((record, None, None))
+        self._enqueue(record, None)
 
     def close(self) -> None:
-        """Commit what is waiting, then stop the thread."""
-        self._queue.put(_STOP)
-        self._thread.join()
+        """Commit what is waiting, then close."""
+        self._flush()
         self._conn.close()
 
-    def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            batch = [self._queue.get()]
-            while len(batch) < self._max_batch:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            if _STOP in batch:
-                stopping = True
-                batch = [b for b in batch if b is not _STOP]
-            if batch:
-                self._commit(batch)
+    def _enqueue(self, record: CapturedRequest, future: asyncio.Future[int] | None) -> None:
+        self._pending.append((record, future))
+        if not self._flush_scheduled:
+            try:
+                asyncio.get_running_loop().call_soon(self._flush)
+            except RuntimeError:  # no loop: close() will commit it
+                return
+            self._flush_scheduled = True
 
-    def _commit(self, batch: list[tuple[CapturedRequest, asyncio.Future[int], Any]]) -> None:
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
         error: StoreError | None = None
-        ids: list[int] = []
         try:
             with self._conn:
-                for record, _, _ in batch:
-                    cur = self._conn.execute(_INSERT, _to_row(record))
-                    ids.append(int(cur.lastrowid or 0))
+                # IMMEDIATE: no other writer can interleave, so the new ids are contiguous.
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.executemany(_INSERT, [_to_row(record) for record, _ in batch])
+                last = int(self._conn.execute("SELECT last_insert_rowid()").fetchone()[0])
         except sqlite3.Error as exc:
             error = StoreError(f"cannot write to the store at {self.path}: {exc}")
-        by_loop: dict[Any, list[tuple[asyncio.Future[int], int | StoreError]]] = {}
-        for i, (record, future, loop) in enumerate(batch):
-            outcome: int | StoreError = error if error is not None else ids[i]
-            if error is None:
-                record.id = ids[i]
-            if future is None:
-                continue
-            by_loop.setdefault(loop, []).append((future, outcome))
-        for loop, items in by_loop.items():
-            # A closed loop means nobody waits for these answers any more.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_resolve, items)
-
-
-def _resolve(items: list[tuple[asyncio.Future[int], int | StoreError]]) -> None:
-    for future, outcome in items:
-        if future.done():
-            continue
-        if isinstance(outcome, StoreError):
-            future.set_exception(outcome)
         else:
-            future.set_result(outcome)
+            for offset, (record, _) in enumerate(batch, start=last - len(batch) + 1):
+                record.id = offset
+        for record, future in batch:
+            if future is None or future.done():
+                continue
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(int(record.id or 0))

@@ -1,9 +1,105 @@
-"""Placeholder until the `check` command lands."""
+"""`vwh check`: run a short suite of deliveries against a handler and grade it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import typer
+
+from vwh.webhook import DEFAULT_TOKEN_HEADER, VENDASTA_TIMEOUT
+
+if TYPE_CHECKING:
+    from vwh.check import CheckConfig, CheckReport
+    from vwh.cli.output import Output
+
+CHECKS_HELP = (
+    "valid, wrong-token, missing-token, header-case, bad-json, unknown-fields, repeat, timing"
+)
+
+
+def check(
+    url: str = typer.Argument(
+        ..., help="The handler, e.g. https://localhost:8000/webhooks/vendasta."
+    ),
+    token: str | None = typer.Option(
+        None, envvar="VWH_TOKEN", help="The token the automation sends (required; or VWH_TOKEN)."
+    ),
+    token_header: str = typer.Option(DEFAULT_TOKEN_HEADER, help="Header that carries the token."),
+    header: list[str] | None = typer.Option(
+        None,
+        "--header",
+        "-H",
+        metavar="'NAME: VALUE'",
+        help="Extra header on every delivery, 'Name: value' (repeatable).",
+    ),
+    payload: Path | None = typer.Option(
+        None, dir_okay=False, help="JSON object for the valid delivery (default: a sample order)."
+    ),
+    timeout: float = typer.Option(
+        VENDASTA_TIMEOUT, help="Seconds to wait for each answer (Vendasta waits 60)."
+    ),
+    warn_after: float = typer.Option(
+        10.0, min=0, help="Warn when a valid delivery takes longer than this many seconds."
+    ),
+    only: list[str] | None = typer.Option(
+        None, metavar="CHECKS", help=f"Run only these checks, by name or number: {CHECKS_HELP}."
+    ),
+    skip: list[str] | None = typer.Option(
+        None, metavar="CHECKS", help="Skip these checks (names or numbers)."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="The report as one JSON document."),
+) -> None:
+    """Send a handler 7 test deliveries and grade its answers the way Vendasta treats them.
+
+    Exit 0 when nothing failed (warnings allowed), 1 when a check failed, 2 on bad
+    options, 6 when nothing answers at the URL.
+    """
+    from vwh import check as suite
+    from vwh.cli.check_view import report_lines, report_table
+    from vwh.cli.output import Output
+    from vwh.delivery import parse_header
+    from vwh.errors import UsageError
+    from vwh.payloads import read_json_object_file
+
+    if not token:
+        raise UsageError("missing --token (or VWH_TOKEN): the token your automation sends")
+    config = suite.CheckConfig(
+        url=url,
+        token=token,
+        token_header=token_header,
+        extra_headers=tuple(parse_header(h) for h in header or ()),
+        payload=read_json_object_file(payload) if payload else None,
+        payload_label=payload.name if payload else "",
+        timeout=timeout,
+        warn_after=warn_after,
+        checks=suite.select_checks(only or (), skip or ()),
+    )
+    out = Output(json_mode=json_out)
+    report = _run(config, out)
+    if json_out:
+        out.json(report.to_json())
+    elif out.rich:
+        out.render(report_table(report))
+    else:
+        for line in report_lines(report):
+            out.line(line)
+    raise typer.Exit(int(report.exit_code))
+
+
+def _run(config: CheckConfig, out: Output) -> CheckReport:
+    """Run the suite, with a spinner on stderr when a person is watching."""
+    import asyncio
+
+    from vwh.check import run
+
+    if not out.err.is_terminal:
+        return asyncio.run(run(config))
+    with out.err.status("checking") as status:
+        return asyncio.run(
+            run(config, lambda spec: status.update(f"check {spec.number}: {spec.title}"))
+        )
 
 
 def register(app: typer.Typer) -> None:
-    """Nothing to register yet."""
+    app.command()(check)

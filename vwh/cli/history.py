@@ -1,9 +1,65 @@
-"""Placeholder until the `history` command lands."""
+"""`vwh history` and `vwh show`: read what the listener kept."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+STORE_HELP = "SQLite store (default: your data dir; or VWH_STORE)."
+
+
+def history(
+    limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many to list."),
+    store: Path | None = typer.Option(None, envvar="VWH_STORE", help=STORE_HELP),
+    json_out: bool = typer.Option(False, "--json", help="One JSON object per request."),
+) -> None:
+    """List kept requests, newest first."""
+    from vwh.cli.listen_view import history_table, plain_line
+    from vwh.cli.output import Output
+
+    out = Output(json_mode=json_out)
+    records = _open(store).recent(limit)
+    if json_out:
+        for record in records:
+            out.json(record.to_json())
+    elif out.rich:
+        out.render(history_table(records))
+    else:
+        for record in records:
+            out.line(plain_line(record))
+
+
+def show(
+    request_id: int = typer.Argument(..., metavar="ID", help="The request's number."),
+    store: Path | None = typer.Option(None, envvar="VWH_STORE", help=STORE_HELP),
+    json_out: bool = typer.Option(False, "--json", help="The raw record as JSON."),
+) -> None:
+    """Show one kept request in full: headers (secrets masked) and body."""
+    from vwh.cli.listen_view import request_details
+    from vwh.cli.output import Output
+
+    out = Output(json_mode=json_out)
+    record = _open(store).get(request_id)
+    if json_out:
+        out.json(record.to_json())
+    else:
+        for line in request_details(record):
+            out.line(line)
+
+
+def _open(store: Path | None):  # type: ignore[no-untyped-def]
+    from vwh.paths import default_store_path
+    from vwh.store import CaptureStore
+
+    path = store or default_store_path()
+    if not path.exists():
+        from vwh.errors import StoreError
+
+        raise StoreError(f"no store at {path} yet: run `vwh listen` first (or pass --store)")
+    return CaptureStore(path)
 
 
 def register(app: typer.Typer) -> None:
-    """Nothing to register yet."""
+    app.command()(history)
+    app.command()(show)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from pathlib import Path
 
@@ -37,15 +38,22 @@ def run_listen(
             console=out.out,
             refresh_per_second=8,
         ):
-            listener.run(on_capture)
+            listener.run(on_capture, on_started=lambda: _ready(out))
     else:
 
         def on_capture(record: CapturedRequest) -> None:
             stats.add(record)
-            out.json(record.to_json()) if json_out else out.line(plain_line(record))
+            out.line_soon(json.dumps(record.to_json()) if json_out else plain_line(record))
 
-        listener.run(on_capture)
+        try:
+            listener.run(on_capture, on_started=lambda: _ready(out))
+        finally:
+            out.flush_lines()
     out.note(f"stopped: {stats.summary()}")
+
+
+def _ready(out: Output) -> None:
+    out.note("ready: Ctrl-C to stop")
 
 
 def _banner(out: Output, listener: Listener) -> None:
@@ -73,4 +81,3 @@ def _banner(out: Output, listener: Listener) -> None:
         f"  expose: ngrok http {listener.port}   or   "
         f"cloudflared tunnel --url http://127.0.0.1:{listener.port}"
     )
-    out.note("  Ctrl-C to stop")

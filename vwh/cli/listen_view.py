@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from datetime import datetime, timezone
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -59,10 +58,9 @@ def size_text(size: int) -> str:
 
 
 def iso_time(epoch: float) -> str:
+    """UTC with milliseconds, e.g. 2026-11-30T02:27:41.640Z (cheap: one per request)."""
     return (
-        datetime.fromtimestamp(epoch, tz=timezone.utc)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{int(epoch * 1000) % 1000:03d}Z"
     )
 
 
@@ -128,3 +126,71 @@ def request_table(records: Iterable[CapturedRequest], stats: ListenStats) -> Ren
         )
     summary = Text(stats.summary(), style="bold")
     return Group(table, summary)
+
+
+def history_table(records: Iterable[CapturedRequest]) -> RenderableType:
+    """Kept requests as a table, in the order given (newest first for history)."""
+    table = Table(pad_edge=False, box=None, header_style="bold")
+    for name in ("#", "received", "request", "token", "status", "ids"):
+        table.add_column(name, no_wrap=name != "ids", overflow="fold")
+    for r in records:
+        table.add_row(
+            str(r.id),
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.received_at)),
+            Text(f"{r.method} {r.path}"),
+            Text(r.verdict, style=_VERDICT_STYLES.get(r.verdict, "red")),
+            Text(status_text(r), style=_status_style(r.status)),
+            Text(ids_text(r) or (r.error or "")),
+        )
+    return table
+
+
+def request_details(record: CapturedRequest) -> list[str]:
+    """`vwh show` as plain lines: what came in, what went out, and the handler's side."""
+    target = record.path + (f"?{record.query}" if record.query else "")
+    lines = [
+        f"#{record.id}  {iso_time(record.received_at)}",
+        f"{record.method} {target}",
+        *(f"{name}: {value}" for name, value in record.headers),
+        "",
+        *_body_lines(record.body, record.body_size),
+        "",
+        f"token:   {verdict_text(record)}",
+        f"answer:  {status_text(record)} in {record.latency_ms:.1f} ms",
+    ]
+    if record.error:
+        lines.append(f"error:   {record.error}")
+    if record.attempt:
+        lines.append(
+            f"attempt: {record.attempt}" + (f"  {resend_text(record)}" if record.is_resend else "")
+        )
+    fwd = record.forward
+    if fwd is not None:
+        lines += ["", f"forwarded to {fwd.url}"]
+        if fwd.error:
+            lines.append(f"handler: {fwd.error}")
+        else:
+            latency = f" in {fwd.latency_ms:.1f} ms" if fwd.latency_ms is not None else ""
+            lines.append(f"handler answered {fwd.status}{latency}")
+            lines += [f"{name}: {value}" for name, value in fwd.headers]
+            lines += ["", *_body_lines(fwd.body, len(fwd.body or b""))]
+        if record.reaction:
+            lines.append(f"Vendasta would: {record.reaction}")
+    return lines
+
+
+def _body_lines(body: bytes | None, size: int) -> list[str]:
+    if body is None:
+        return [f"(body of {size} bytes not kept)"]
+    if not body:
+        return ["(empty body)"]
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return [f"(binary body, {size} bytes)", repr(body[:200])]
+    try:
+        import json
+
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False).splitlines()
+    except ValueError:
+        return text.splitlines()

@@ -1,0 +1,214 @@
+"""`vwh check` as a user runs it: the real CLI against real handlers under uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import io
+import json
+
+import httpx
+import pytest
+from rich.console import Console
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tests import handlers
+from tests.handlers import PATH, TOKEN
+from tests.helpers import FIXTURES, CliResult, ThreadedServer, free_port, invoke, run_vwh, vwh_env
+from vwh.check import WARN_AFTER, CheckConfig, CheckReport, Result, run_checks
+from vwh.cli.check import check as check_command
+from vwh.cli.check_view import report_table
+from vwh.delivery import Sender
+
+PASSED = dict.fromkeys(
+    (
+        "valid",
+        "wrong-token",
+        "missing-token",
+        "header-case",
+        "bad-json",
+        "unknown-fields",
+        "repeat",
+        "timing",
+    ),
+    "passed",
+)
+
+
+def check(url: str, *args: str) -> CliResult:
+    return invoke("check", url + PATH, "--token", TOKEN, *args)
+
+
+def graded(result: CliResult) -> dict[str, str]:
+    doc = json.loads(result.stdout)
+    return {c["name"]: c["result"] for c in doc["checks"]}
+
+
+@pytest.mark.parametrize(
+    ("app", "args", "expected", "code"),
+    [
+        pytest.param(handlers.correct(), [], {}, 0, id="correct"),
+        pytest.param(
+            handlers.accepts_any_token(),
+            [],
+            {"wrong-token": "failed", "missing-token": "failed"},
+            1,
+            id="accepts-any-token",
+        ),
+        pytest.param(
+            handlers.crashes_on_bad_json(), [], {"bad-json": "failed"}, 1, id="500-on-bad-json"
+        ),
+        pytest.param(
+            handlers.slow(1.0),
+            ["--timeout", "0.5"],
+            dict.fromkeys(("valid", "header-case", "unknown-fields", "repeat", "timing"), "failed"),
+            1,
+            id="slower-than-the-timeout",
+        ),
+        pytest.param(
+            handlers.slow(0.3),
+            ["--warn-after", "0.1"],
+            {"valid": "warning", "timing": "warning"},
+            0,
+            id="slow-but-in-time",
+        ),
+        pytest.param(handlers.fails_on_repeat(), [], {"repeat": "failed"}, 1, id="500-on-repeat"),
+        pytest.param(
+            handlers.fails_on_repeat(409), [], {"repeat": "warning"}, 0, id="409-on-repeat"
+        ),
+        pytest.param(
+            handlers.rejects_unknown_fields(),
+            [],
+            {"unknown-fields": "failed"},
+            1,
+            id="rejects-unknown-fields",
+        ),
+    ],
+)
+def test_each_handler_gets_exactly_its_failures(
+    app: Starlette, args: list[str], expected: dict[str, str], code: int
+) -> None:
+    with ThreadedServer(app) as running:
+        result = check(running.url, "--json", *args)
+    assert graded(result) == PASSED | expected
+    assert result.exit_code == code, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["ok"] is (code == 0)
+    for row in doc["checks"]:
+        assert (row["effect"] is None) is (row["result"] == "passed")
+
+
+def test_the_human_report_says_what_happens_and_how_to_fix_it() -> None:
+    with ThreadedServer(handlers.accepts_any_token()) as running:
+        result = run_vwh("check", running.url + PATH, env=vwh_env(VWH_TOKEN=TOKEN))
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"vwh check {running.url}{PATH} (token in Verifier-Token)"
+    assert lines[1].startswith(
+        "1 valid          passed   sent: sample order, right token; got: 200"
+    )
+    assert lines[2].startswith("2 wrong-token    failed   sent: fresh ids, wrong token; got: 200")
+    assert lines[3] == '    answer: {"status":"processed"}'
+    assert lines[4] == (
+        "    impact: forged requests are accepted: anyone who finds the URL can trigger the handler"
+    )
+    assert lines[5].startswith("    fix: compare the Verifier-Token header with your secret")
+    assert "Checks 2 and 3 had no right token but got 2xx" in result.stdout
+    assert lines[-1] == "6 passed, 0 warnings, 2 failed"
+
+
+def test_payload_and_extra_headers_reach_the_handler() -> None:
+    seen: list[tuple[bytes, dict[str, str]]] = []
+
+    async def record(request: Request) -> Response:
+        seen.append((await request.body(), dict(request.headers)))
+        return Response(status_code=200)
+
+    app = Starlette(routes=[Route(PATH, record, methods=["POST"])])
+    payload = FIXTURES / "payloads" / "order.json"
+    with ThreadedServer(app) as running:
+        result = check(
+            running.url, "--only", "valid,repeat", "--payload", str(payload), "-H", "X-Env: ci"
+        )
+    assert result.exit_code == 0, result.stderr
+    assert [body for body, _ in seen] == [payload.read_bytes()] * 2
+    assert all(h["x-env"] == "ci" and h["verifier-token"] == TOKEN for _, h in seen)
+    assert "sent: order.json as-is, right token" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--only", "wrong-token,3"], ["wrong-token", "missing-token"]),
+        (["--skip", "timing", "--skip", "1,2,3,4,5"], ["unknown-fields", "repeat"]),
+    ],
+)
+def test_only_and_skip_pick_checks(args: list[str], expected: list[str]) -> None:
+    with ThreadedServer(handlers.correct()) as running:
+        result = check(running.url, "--json", *args)
+    assert list(graded(result)) == expected
+    assert result.exit_code == 0
+
+
+def test_an_unreachable_url_is_one_line_and_exit_6() -> None:
+    port = free_port()
+    result = invoke("check", f"http://127.0.0.1:{port}{PATH}", "--token", TOKEN, "--json")
+    assert result.exit_code == 6
+    assert result.stdout == ""
+    assert result.stderr == f"vwh: error: could not reach 127.0.0.1:{port}: connection refused\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["http://127.0.0.1:1/hook"], "missing --token (or VWH_TOKEN)"),
+        (["ftp://example.com/hook", "--token", "t"], "bad URL 'ftp://example.com/hook'"),
+        (["http://127.0.0.1:1/", "--token", "t", "--only", "teapot"], "unknown check 'teapot'"),
+        (["http://127.0.0.1:1/", "--token", "t", "--only", "1", "--skip", "valid"], "no check"),
+        (["http://127.0.0.1:1/", "--token", "t", "-H", "Verifier-Token: x"], "use --token"),
+        (["http://127.0.0.1:1/", "--token", "t", "-H", "no colon"], "bad header 'no colon'"),
+        (["http://127.0.0.1:1/", "--token", "t", "--payload", "/nonexistent.json"], "no such"),
+    ],
+)
+def test_usage_errors_exit_2_before_sending_anything(args: list[str], message: str) -> None:
+    result = invoke("check", *args)
+    assert result.exit_code == 2, result.stderr
+    assert message in result.stderr
+    assert result.stdout == ""
+
+
+def test_the_cli_default_for_warn_after_is_the_librarys() -> None:
+    default = inspect.signature(check_command).parameters["warn_after"].default
+    assert default.default == WARN_AFTER
+
+
+def render(report: CheckReport, width: int) -> str:
+    console = Console(file=io.StringIO(), width=width, no_color=True, highlight=False)
+    console.print(report_table(report))
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    return str(text)
+
+
+@pytest.mark.parametrize("width", [80, 100])
+def test_the_terminal_report_fits_the_width_and_carries_the_advice(width: int) -> None:
+    report = _report_for(handlers.accepts_any_token())
+    text = render(report, width)
+    assert max(len(line) for line in text.splitlines()) <= width
+    assert "forged requests are accepted" in text
+    assert "6 passed, 0 warnings, 2 failed" in text
+    assert text.count("failed") == 2 + 2 + 1  # two rows, two advice headings, the summary
+
+
+def _report_for(app: Starlette) -> CheckReport:
+    async def go() -> CheckReport:
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app))
+        async with client, Sender(client=client) as sender:
+            return await run_checks(CheckConfig("http://h.test" + PATH, TOKEN), sender)
+
+    report = asyncio.run(go())
+    assert {r.result for r in report.results} == {Result.PASSED, Result.FAILED}
+    return report

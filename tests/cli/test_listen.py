@@ -1,0 +1,282 @@
+"""`vwh listen` as a user runs it: a real process on a free loopback port, real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers import FIXTURES, free_port, listener, run_vwh, vwh_env
+from vwh.store import CaptureStore
+
+ORDER = (FIXTURES / "payloads" / "order.json").read_bytes()
+TOKEN = "s3cret-verifier-token"
+
+
+def post(url: str, body: bytes, headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.post(url + "/hooks/vendasta", content=body, headers=headers or {}, timeout=10)
+
+
+def test_verifies_keeps_and_prints_one_line_per_request(store_path: Path) -> None:
+    with listener("--token", TOKEN) as proc:
+        good = post(proc.url, ORDER, {"Verifier-Token": TOKEN})
+        wrong = post(proc.url, ORDER, {"Verifier-Token": "guess"})
+        missing = post(proc.url, ORDER)
+        bad_json = post(proc.url, b'{"orderId": ', {"Verifier-Token": TOKEN})
+        not_object = post(proc.url, b'["AG-1"]', {"Verifier-Token": TOKEN})
+        get = httpx.get(proc.url + "/hooks/vendasta")
+        code = proc.stop()
+    assert code == 0
+    assert [r.status_code for r in (good, wrong, missing, bad_json, not_object, get)] == [
+        200, 401, 401, 400, 400, 405,
+    ]  # fmt: skip
+    assert good.json()["received"] is True
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 6
+    assert "token=ok status=200" in lines[0] and "order=AG-7PQTGLLXQQ:ORD-S548DKHMKX" in lines[0]
+    assert "token=wrong status=401" in lines[1]
+    assert "token=missing status=401" in lines[2]
+    assert "status=400" in lines[3] and "invalid JSON" in lines[3]
+    assert "JSON array, not an object" in lines[4]
+    assert "GET /hooks/vendasta" in lines[5] and "status=405" in lines[5]
+    assert "stopped: 6 received, 1 accepted, 5 rejected, 0 resends" in proc.stderr
+    assert TOKEN not in proc.stdout + proc.stderr
+    with CaptureStore(store_path) as store:
+        kept = list(store.iter_all())
+    assert [r.status for r in kept] == [200, 401, 401, 400, 400, 405]
+    assert kept[0].body == ORDER and kept[3].body == b'{"orderId": '
+    assert TOKEN not in json.dumps([r.to_json() for r in kept])
+
+
+def test_banner_says_where_it_listens_and_stores(store_path: Path) -> None:
+    with listener("--token", TOKEN) as proc:
+        proc.stop()
+    assert f"vwh listening on http://127.0.0.1:{proc.port}/" in proc.stderr
+    assert "checking Verifier-Token" in proc.stderr
+    assert str(store_path) in proc.stderr
+    assert f"ngrok http {proc.port}" in proc.stderr
+
+
+def test_token_from_environment_and_renamed_header() -> None:
+    env = vwh_env(VWH_TOKEN=TOKEN)
+    with listener("--token-header", "X-Vendasta-Signature", "--reject-status", "403", env=env) as p:
+        ok = post(p.url, ORDER, {"x-vendasta-signature": TOKEN})
+        old_header = post(p.url, ORDER, {"Verifier-Token": TOKEN})
+        p.stop()
+    assert (ok.status_code, old_header.status_code) == (200, 403)
+    assert "checking X-Vendasta-Signature" in p.stderr
+
+
+def test_without_token_everything_is_accepted_and_shown_masked() -> None:
+    with listener("--json") as proc:
+        r = post(proc.url, ORDER, {"Verifier-Token": TOKEN})
+        proc.stop()
+    assert r.status_code == 200
+    [event] = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert event["verdict"] == "not checked" and event["status"] == 200
+    assert event["token"] and TOKEN not in proc.stdout
+    assert event["ids"]["orderId"] == "AG-7PQTGLLXQQ:ORD-S548DKHMKX"
+    assert event["body"] == ORDER.decode()
+
+
+def test_oversize_body_is_413_and_kept_without_body(store_path: Path) -> None:
+    with listener("--max-body", "64") as proc:
+        r = post(proc.url, b'{"pad": "' + b"x" * 100 + b'"}')
+        proc.stop()
+    assert r.status_code == 413
+    with CaptureStore(store_path) as store:
+        [kept] = store.recent(1)
+    assert kept.body is None and kept.body_size == 111 and kept.status == 413
+
+
+def test_status_delay_and_respond_file(tmp_path: Path) -> None:
+    respond = tmp_path / "respond.json"
+    respond.write_text('{"nextStep": "ok"}')
+    with listener("--status", "202", "--delay", "0.3", "--respond", str(respond)) as proc:
+        started = time.perf_counter()
+        r = post(proc.url, ORDER)
+        elapsed = time.perf_counter() - started
+        proc.stop()
+    assert r.status_code == 202 and r.json() == {"nextStep": "ok"}
+    assert elapsed >= 0.3
+
+
+def test_fail_first_and_resend_detection() -> None:
+    with listener("--fail-first", "2") as proc:
+        codes = [post(proc.url, ORDER).status_code for _ in range(3)]
+        proc.stop()
+    assert codes == [503, 503, 200]
+    lines = proc.stdout.splitlines()
+    assert "resend" not in lines[0]
+    assert "resend=2" in lines[1] and "resend=3" in lines[2]
+    assert "3 received, 1 accepted, 0 rejected, 2 resends" in proc.stderr
+
+
+def test_history_and_show_after_a_restart(store_path: Path) -> None:
+    with listener("--token", TOKEN) as proc:
+        post(proc.url, ORDER, {"Verifier-Token": TOKEN})
+        proc.stop()
+    with listener("--token", TOKEN) as proc:  # a restart: the same body is a resend
+        post(proc.url, ORDER, {"Verifier-Token": TOKEN})
+        proc.stop()
+    assert "resend=2" in proc.stdout
+    history = run_vwh("history")
+    assert history.returncode == 0
+    lines = history.stdout.splitlines()
+    assert [line.split()[1] for line in lines] == ["#2", "#1"]
+    as_json = run_vwh("history", "--json", "--limit", "1")
+    assert [json.loads(line)["id"] for line in as_json.stdout.splitlines()] == [2]
+    show = run_vwh("show", "1")
+    assert show.returncode == 0
+    assert '"orderId": "AG-7PQTGLLXQQ:ORD-S548DKHMKX"' in show.stdout
+    assert "token:   ok" in show.stdout and TOKEN not in show.stdout
+    raw = json.loads(run_vwh("show", "1", "--json").stdout)
+    assert raw["body"] == ORDER.decode() and raw["status"] == 200
+
+
+def test_show_unknown_id_and_missing_store(tmp_path: Path) -> None:
+    missing = run_vwh("history", "--store", str(tmp_path / "none.sqlite3"))
+    assert missing.returncode == 1
+    assert (
+        missing.stderr.startswith("vwh: error: no store at") and "Traceback" not in missing.stderr
+    )
+    with listener() as proc:
+        proc.stop()
+    unknown = run_vwh("show", "99")
+    assert unknown.returncode == 9
+    assert unknown.stderr.strip().endswith("no kept request with id 99 in " + str(vwh_store()))
+
+
+def vwh_store() -> Path:
+    return Path(vwh_env()["VWH_STORE"])
+
+
+def test_save_writes_replay_ready_files(tmp_path: Path) -> None:
+    save = tmp_path / "saved"
+    with listener("--token", TOKEN, "--save", str(save)) as proc:
+        post(proc.url, ORDER, {"Verifier-Token": TOKEN})
+        post(proc.url, ORDER, {"Verifier-Token": "wrong"})
+        proc.stop()
+    assert [p.name for p in save.iterdir()] == ["vwh-000001.json"]
+    assert (save / "vwh-000001.json").read_bytes() == ORDER
+
+
+def test_port_in_use_is_one_line() -> None:
+    with listener() as first:
+        second = run_vwh("listen", "--port", str(first.port))
+        first.stop()
+    assert second.returncode == 1
+    assert second.stderr.strip().splitlines() == [
+        f"vwh: error: port {first.port} on 127.0.0.1 is already in use (stop the other program"
+        " or pick another --port)"
+    ]
+
+
+def test_unusable_store_and_save_dir(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    store = run_vwh("listen", "--port", str(free_port()), "--store", str(blocker / "s.sqlite3"))
+    assert store.returncode == 1
+    assert store.stderr.startswith("vwh: error: cannot open the store at")
+    assert len(store.stderr.strip().splitlines()) == 1
+    save = run_vwh("listen", "--port", str(free_port()), "--save", str(blocker / "dir"))
+    assert save.returncode == 2
+    assert save.stderr.startswith("vwh: error: cannot write to --save directory")
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--status", "700"], "--status"),
+        (["--reject-status", "500"], "--reject-status"),
+        (["--delay", "-1"], "--delay"),
+        (["--fail-first", "-2"], "--fail-first"),
+        (["--port", "70000"], "--port"),
+    ],
+)
+def test_bad_option_values_are_usage_errors(args: list[str], needle: str) -> None:
+    result = run_vwh("listen", *args)
+    assert result.returncode == 2
+    assert needle in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bad_respond_file_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "respond.json"
+    bad.write_text("[1, 2]")
+    result = run_vwh("listen", "--respond", str(bad))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"vwh: error: {bad}: JSON array, not an object"
+
+
+def test_other_address_warns() -> None:
+    with listener("--host", "127.0.0.2") as proc:
+        proc.stop()
+    assert "warning: listening on 127.0.0.2, not loopback" in proc.stderr
+
+
+def test_sigterm_and_ctrl_c_stop_cleanly_keeping_what_was_captured(store_path: Path) -> None:
+    with listener() as proc:
+        post(proc.url, ORDER)
+        assert proc.stop(signal.SIGTERM) == 0
+    assert "stopped: 1 received" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_ctrl_c_during_a_delayed_answer_keeps_the_request(store_path: Path) -> None:
+    with listener("--delay", "30") as proc:
+
+        async def slow() -> None:
+            async with httpx.AsyncClient(timeout=20) as client:
+                with contextlib.suppress(httpx.HTTPError):
+                    await client.post(proc.url + "/slow", content=ORDER)
+
+        async def scenario() -> None:
+            task = asyncio.create_task(slow())
+            await asyncio.sleep(0.5)
+            code = await asyncio.to_thread(proc.stop)
+            assert code == 0
+            await task
+
+        asyncio.run(scenario())
+    with CaptureStore(store_path) as store:
+        [kept] = store.recent(1)
+    assert kept.status == 0 and kept.error == "listener stopped before answering"
+    assert kept.body == ORDER
+
+
+def test_sigkill_mid_burst_loses_no_answered_request(store_path: Path) -> None:
+    """Every request that got a 2xx is on disk, even when vwh is killed mid-burst."""
+    total, kill_after = 400, 120
+    with listener() as proc:
+        answered: list[bytes] = []
+
+        async def one(client: httpx.AsyncClient, i: int) -> None:
+            body = json.dumps({"orderId": f"AG-1:ORD-{i:06d}"}).encode()
+            try:
+                r = await client.post(proc.url + "/burst", content=body)
+            except httpx.HTTPError:
+                return
+            if r.status_code == 200:
+                answered.append(body)
+                if len(answered) == kill_after:
+                    assert proc.proc is not None
+                    proc.proc.kill()
+
+        async def burst() -> None:
+            limits = httpx.Limits(max_connections=32)
+            async with httpx.AsyncClient(timeout=10, limits=limits) as client:
+                await asyncio.gather(*(one(client, i) for i in range(total)))
+
+        asyncio.run(burst())
+        assert proc.stop() == -signal.SIGKILL
+    assert kill_after <= len(answered) < total  # killed mid-burst, not after
+    with CaptureStore(store_path) as store:
+        kept = {r.body for r in store.iter_all()}
+    missing = [b for b in answered if b not in kept]
+    assert missing == []

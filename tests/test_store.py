@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from vwh.errors import NotFoundError, StoreError
+from vwh.store import BatchWriter, CapturedRequest, CaptureStore, ForwardResult
+
+
+def _record(**kw: object) -> CapturedRequest:
+    fields: dict[str, object] = {"received_at": 1000.0, "method": "POST", "path": "/hook"}
+    fields.update(kw)
+    return CapturedRequest(**fields)  # type: ignore[arg-type]
+
+
+def test_add_get_and_recent_round_trip(store_path: Path) -> None:
+    with CaptureStore(store_path) as store:
+        body = b'{"orderId": "AG-1:ORD-2", "x": 1}'
+        first = store.add(_record(body=body, body_size=len(body)))
+        second = store.add(
+            _record(
+                headers=[("Verifier-Token", "•••• (6 chars)"), ("X-Empty", ""), ("A", "b: c")],
+                forward=ForwardResult(
+                    url="http://h/", status=500, body=b"boom", headers=[("a", "b")]
+                ),
+                reaction="resend",
+            )
+        )
+        got = store.get(first)
+        assert got.body == body
+        assert got.ids == {"orderId": "AG-1:ORD-2"}  # derived from the kept body
+        assert [r.id for r in store.recent(10)] == [second, first]
+        assert store.get(second).headers == [
+            ("Verifier-Token", "•••• (6 chars)"),
+            ("X-Empty", ""),
+            ("A", "b: c"),
+        ]
+        fwd = store.get(second).forward
+        assert fwd is not None and fwd.status == 500 and fwd.body == b"boom"
+        assert fwd.headers == [("a", "b")]
+        assert store.count() == 2
+
+
+def test_get_unknown_id_is_not_found(store_path: Path) -> None:
+    with CaptureStore(store_path) as store, pytest.raises(NotFoundError, match="no kept request"):
+        store.get(42)
+
+
+def test_deliveries_of_counts_only_deliveries(store_path: Path) -> None:
+    with CaptureStore(store_path) as store:
+        store.add(_record(fingerprint=-7, attempt=1, received_at=5.0))
+        store.add(_record(fingerprint=-7, attempt=2, received_at=9.0))
+        store.add(_record(fingerprint=8, attempt=1))
+        store.add(_record(fingerprint=-7))  # rejected: not a delivery
+        assert store.deliveries_of(-7) == (2, 5.0)
+        assert store.deliveries_of(0) == (0, None)
+
+
+def test_batch_writer_commits_before_answering(store_path: Path) -> None:
+    CaptureStore(store_path).close()
+    writer = BatchWriter(store_path)
+
+    async def burst() -> list[int]:
+        return await asyncio.gather(*(writer.write(_record(path=f"/{i}")) for i in range(200)))
+
+    try:
+        ids = asyncio.run(burst())
+    finally:
+        writer.close()
+    assert sorted(ids) == list(range(1, 201))
+    # Another connection, as `vwh history` in another process, sees every row.
+    reader = sqlite3.connect(store_path)
+    assert reader.execute("SELECT count(*) FROM requests").fetchone()[0] == 200
+
+
+def test_write_nowait_is_committed_on_close(store_path: Path) -> None:
+    CaptureStore(store_path).close()
+    writer = BatchWriter(store_path)
+    writer.write_nowait(_record(status=0, error="listener stopped before answering"))
+    writer.close()
+    with CaptureStore(store_path) as store:
+        assert store.recent(1)[0].error == "listener stopped before answering"
+
+
+def test_unusable_paths_raise_store_error(tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    with pytest.raises(StoreError, match="cannot open the store"):
+        CaptureStore(not_a_dir / "store.sqlite3")
+    garbage = tmp_path / "garbage.sqlite3"
+    garbage.write_bytes(os.urandom(4096))
+    with pytest.raises(StoreError, match=str(garbage)):
+        CaptureStore(garbage)
+
+
+def test_to_json_is_json_ready(store_path: Path) -> None:
+    record = _record(body=b"\xff\x00", body_size=2)
+    data = record.to_json()
+    assert data["body"] == "\xff\x00"
+    assert data["path"] == "/hook"
