@@ -1,0 +1,1 @@
+"""Fakes of outside services, run as real local servers in tests."""
