@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from vwh.errors import NotFoundError, StoreError
-from vwh.store import BatchWriter, CapturedRequest, CaptureStore, ForwardResult
+from vwh.store import BatchWriter, CapturedRequest, CaptureStore, FingerprintFilter, ForwardResult
+from vwh.webhook import fingerprint
 
 
 def _record(**kw: object) -> CapturedRequest:
@@ -43,6 +44,13 @@ def test_add_get_and_recent_round_trip(store_path: Path) -> None:
         assert fwd is not None and fwd.status == 500 and fwd.body == b"boom"
         assert fwd.headers == [("a", "b")]
         assert store.count() == 2
+
+
+def test_fingerprint_filter_never_forgets() -> None:
+    seen = FingerprintFilter()
+    fingerprints = [fingerprint(b"%d" % i) for i in range(5000)]
+    assert [seen.add(fp) for fp in fingerprints].count(True) < 5  # rare false positives
+    assert all(seen.add(fp) for fp in fingerprints)  # never a false "new"
 
 
 def test_get_unknown_id_is_not_found(store_path: Path) -> None:

@@ -10,32 +10,75 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 from vwh import __version__
 from vwh.errors import ExitCode, VwhError
 
-# Each module has `register(app)`; this order is the order of `vwh --help`.
-COMMAND_MODULES = (
-    "listen",
-    "history",
-    "replay",
-    "sign",
-    "sample",
-    "check",
-    "fetch",
-    "token",
-)
+# name: (module in vwh/cli/ whose `register(app)` defines it, one-line help).
+# `vwh --help` lists these without importing a single command module; a test
+# keeps each line equal to the command's own help.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "listen": ("listen", "Receive webhooks: verify the token, keep every request, show them live."),
+    "history": ("history", "List kept requests, newest first."),
+    "show": ("history", "Show one kept request in full: headers (secrets masked) and body."),
+    "replay": ("replay", "Send webhook bodies to a handler as Vendasta would, resends included."),
+    "sign": ("sign", "Print the request replay would send: raw HTTP, or a curl or HTTPie command."),
+    "sample": (
+        "sample",
+        "Print a webhook body like Vendasta's, e.g. `vwh sample order > order.json`.",
+    ),
+    "check": (
+        "check",
+        "Send a handler 7 test deliveries and grade its answers the way Vendasta treats them.",
+    ),
+    "fetch": (
+        "fetch",
+        "Fetch orders, accounts, businesses, users and automations from Vendasta's API.",
+    ),
+    "token": (
+        "token",
+        "Print an access token as `Bearer <token>`, as Vendasta's minting tool does.",
+    ),
+}
+_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class LazyGroup(TyperGroup):
+    """Builds a command only when it is run or asked for its help.
+
+    Typer inspects every option of every command when it builds a group; doing that
+    for one command instead of all keeps every `vwh ...` start fast.
+    """
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in COMMANDS:
+            return None
+        module = importlib.import_module(f"vwh.cli.{COMMANDS[cmd_name][0]}")
+        sub = typer.Typer(rich_markup_mode=None, add_completion=False, context_settings=_SETTINGS)
+        module.register(sub)
+        return typer.main.get_group(sub).commands[cmd_name]
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, text) for name, (_, text) in COMMANDS.items()])
+
 
 app = typer.Typer(
     name="vwh",
+    cls=LazyGroup,
     help="Build, test and debug Vendasta automation webhooks.",
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     no_args_is_help=True,
     add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    context_settings=_SETTINGS,
 )
 
 
@@ -55,10 +98,6 @@ def root(
     ),
 ) -> None:
     """Build, test and debug Vendasta automation webhooks."""
-
-
-for _name in COMMAND_MODULES:
-    importlib.import_module(f"vwh.cli.{_name}").register(app)
 
 
 def _debug_wanted() -> bool:
