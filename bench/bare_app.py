@@ -20,6 +20,12 @@ app = Starlette(routes=[Route("/{path:path}", ok, methods=["POST"])])
 
 if __name__ == "__main__":
     uvicorn.run(
-        app, host="127.0.0.1", port=int(sys.argv[1]), log_level="error", access_log=False,
-        lifespan="off", http="auto", loop="asyncio",
+        app,
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        log_level="error",
+        access_log=False,
+        lifespan="off",
+        http="auto",
+        loop="asyncio",
     )

@@ -4,21 +4,45 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import string
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from vwh.errors import UsageError
+
 KINDS = ("order", "account", "user")
 _ALNUM = string.ascii_uppercase + string.digits
+_PARTNER = re.compile(r"[A-Z0-9]{2,6}")
+_ACCOUNT = re.compile(r"AG-[A-Z0-9]+")
 
 
 @dataclass(frozen=True)
 class SampleOptions:
+    """Values to pin; the rest are drawn at random (from `seed`, when given)."""
+
     partner: str | None = None
     market: str = "default"
     account: str | None = None
     seed: int | None = None
+
+    def checked(self) -> SampleOptions:
+        """These options, once the pinned ids are in Vendasta's shapes (else UsageError).
+
+        Not done on creation: `vwh check` pins whatever account a user's own body has.
+        """
+        if self.partner is not None and not _PARTNER.fullmatch(self.partner):
+            raise UsageError(
+                f"bad partner id {self.partner!r}: expected 2-6 upper-case letters or digits"
+            )
+        if self.account is not None and not _ACCOUNT.fullmatch(self.account):
+            raise UsageError(
+                f"bad account id {self.account!r}: expected AG- and upper-case letters or digits"
+            )
+        if not self.market.strip():
+            raise UsageError("bad market id: it cannot be empty")
+        return self
 
 
 def _code(rng: random.Random, n: int) -> str:
@@ -32,7 +56,7 @@ def _uuid(rng: random.Random) -> str:
 def sample_body(kind: str, options: SampleOptions | None = None) -> dict[str, Any]:
     """A body like the one Vendasta sends for an order, account or user automation."""
     if kind not in KINDS:
-        raise ValueError(f"unknown sample kind {kind!r}: choose one of {', '.join(KINDS)}")
+        raise UsageError(f"unknown sample kind {kind!r}: choose one of {', '.join(KINDS)}")
     opts = options or SampleOptions()
     rng = random.Random(opts.seed) if opts.seed is not None else random.SystemRandom()
     account = opts.account or f"AG-{_code(rng, 10)}"

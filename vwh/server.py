@@ -19,7 +19,7 @@ import uvicorn
 
 from vwh.errors import ServerError
 
-GRACEFUL_SHUTDOWN_SECONDS = 2.0
+GRACEFUL_SHUTDOWN_SECONDS = 2
 
 
 def bind_socket(host: str, port: int) -> socket.socket:

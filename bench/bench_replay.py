@@ -1,0 +1,275 @@
+"""How fast `vwh replay` delivers, next to a load generator on the same receiver.
+
+Starts a fast local receiver (uvicorn + httptools, in a subprocess), then, in turns,
+runs wrk and vwh's delivery path against it at concurrency 64 and 1, and prints the
+median requests per second of each and their ratio. Rounds alternate so that a noisy
+machine slows both sides alike. Bounded: about a minute with the defaults.
+
+    python bench/bench_replay.py                 # the figures for the README
+    python bench/bench_replay.py --clients       # also httpx and httpx-aiohttp, for the record
+    python bench/bench_replay.py --receiver asgi # a bare ASGI receiver: wrk gets faster
+
+Measured on the 2-vCPU dev VM, shared and noisy (medians of 3 rounds, over 4 runs),
+as ratios to wrk on a bare Starlette receiver, at concurrency 64 / 1:
+vwh (aiohttp) 0.28-0.39 / 0.30-0.38; the same Sender over httpx with httpx-aiohttp's
+transport 0.16-0.19 / 0.14-0.23; over the stock httpx pool 0.03-0.04 / 0.10-0.12.
+The whole `vwh replay` command (start-up, reading, output included) 0.22-0.30.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from vwh.delivery import (  # noqa: E402
+    DeliveryOutcome,
+    OutgoingRequest,
+    ResendPolicy,
+    Sender,
+    build_request,
+    deliver_all,
+)
+from vwh.samples import SampleOptions, sample_body  # noqa: E402
+
+TOKEN = "bench-token"
+POLICY = ResendPolicy(attempts=1, timeout=30)
+
+
+# The receiver: answers every request 200 at once.
+
+
+async def raw_asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        more = (await receive()).get("more_body", False)
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"17")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b'{"received":true}'})
+
+
+def starlette_app() -> Any:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    async def ok(request: Request) -> Response:
+        await request.body()
+        return Response(b'{"received":true}', media_type="application/json")
+
+    return Starlette(routes=[Route("/{path:path}", ok, methods=["POST"])])
+
+
+def serve(port: int, receiver: str) -> None:
+    import uvicorn
+
+    app = raw_asgi if receiver == "asgi" else starlette_app()
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        http="httptools",
+        loop="asyncio",
+        lifespan="off",
+        log_level="error",
+        access_log=False,
+    )
+
+
+def start_receiver(receiver: str) -> tuple[subprocess.Popen[bytes], str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(port), "--receiver", receiver]
+    )
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, f"http://127.0.0.1:{port}/hooks/vendasta"
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit("the receiver did not start")
+
+
+# The two sides
+
+
+def payloads(count: int) -> list[bytes]:
+    """Small bodies in Vendasta's shape, compact, each with its own ids."""
+    return [
+        json.dumps(sample_body("order", SampleOptions(seed=i)), separators=(",", ":")).encode()
+        for i in range(count)
+    ]
+
+
+def wrk(url: str, body: bytes, concurrency: int, seconds: int) -> float:
+    script = (
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f'wrk.headers["Verifier-Token"] = "{TOKEN}"\n'
+        f"wrk.body = {json.dumps(body.decode())}\n"
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+    try:
+        threads = str(max(1, min(concurrency, os.cpu_count() or 1)))
+        out = subprocess.run(
+            ["wrk", "-t", threads, "-c", str(concurrency), "-d", f"{seconds}s", "-s", f.name, url],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 30,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(f.name)
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if match is None or "Non-2xx" in out or "Socket errors" in out:
+        raise SystemExit(f"wrk did not run cleanly:\n{out}")
+    return float(match.group(1))
+
+
+def requests_for(url: str, bodies: Sequence[bytes]) -> list[OutgoingRequest]:
+    return [build_request(url, b, token=TOKEN, label=str(i)) for i, b in enumerate(bodies)]
+
+
+def vwh(requests: Sequence[OutgoingRequest], concurrency: int) -> float:
+    """vwh's delivery path, as `vwh replay` runs it (aiohttp, Vendasta's rules)."""
+    started = time.perf_counter()
+    outcomes = deliver_all(requests, POLICY, concurrency=concurrency)
+    return _rate(outcomes, started)
+
+
+def vwh_over_httpx(requests: Sequence[OutgoingRequest], concurrency: int, aio: bool) -> float:
+    """The same path over an httpx.AsyncClient: stock, or on httpx-aiohttp's transport."""
+    import httpx
+
+    async def run() -> float:
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        if aio:
+            from httpx_aiohttp import AiohttpTransport
+
+            client = httpx.AsyncClient(transport=AiohttpTransport(limits=limits))
+        else:
+            client = httpx.AsyncClient(limits=limits)
+        async with client, Sender(client=client, concurrency=concurrency) as sender:
+            started = time.perf_counter()
+            return _rate(await sender.deliver_many(requests, POLICY), started)
+
+    return asyncio.run(run())
+
+
+def vwh_cli(url: str, bodies: Sequence[bytes], concurrency: int) -> float:
+    """The whole command, process start to exit: read a JSON-lines file, send, print."""
+    with tempfile.NamedTemporaryFile("wb", suffix=".jsonl", delete=False) as f:
+        f.write(b"\n".join(bodies) + b"\n")
+    env = {**os.environ, "VWH_TOKEN": TOKEN}
+    command = [sys.executable, "-m", "vwh", "replay", f.name, "--to", url, "--no-retry"]
+    try:
+        started = time.perf_counter()
+        done = subprocess.run(
+            [*command, "--concurrency", str(concurrency), "--json"],
+            capture_output=True,
+            env=env,
+            timeout=120,
+            cwd=ROOT,
+        )
+        elapsed = time.perf_counter() - started
+    finally:
+        os.unlink(f.name)
+    delivered = done.stdout.count(b'"outcome": "delivered"')
+    if done.returncode != 0 or delivered != len(bodies):
+        raise SystemExit(f"vwh replay failed ({done.returncode}): {done.stderr.decode()[-500:]}")
+    return len(bodies) / elapsed
+
+
+def _rate(outcomes: Sequence[DeliveryOutcome], started: float) -> float:
+    elapsed = time.perf_counter() - started
+    failed = [o for o in outcomes if o.last.status != 200]
+    if failed:
+        raise SystemExit(f"{len(failed)} deliveries failed, e.g. {failed[0].last.describe()}")
+    return len(outcomes) / elapsed
+
+
+def rounds(n: int, sides: dict[str, Callable[[], float]]) -> dict[str, float]:
+    """Median of n alternating runs of each side."""
+    seen: dict[str, list[float]] = {name: [] for name in sides}
+    for _ in range(n):
+        for name, run in sides.items():
+            seen[name].append(run())
+    for name, values in seen.items():
+        print(f"    {name:>18}: {', '.join(f'{v:,.0f}' for v in values)}", flush=True)
+    return {name: statistics.median(values) for name, values in seen.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--receiver", choices=("starlette", "asgi"), default="starlette")
+    parser.add_argument("--count", type=int, default=5000, help="payloads per vwh run")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=3, help="length of each wrk run")
+    parser.add_argument("--clients", action="store_true", help="also time httpx clients")
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.receiver)
+        return
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed")
+    bodies = payloads(args.count)
+    proc, url = start_receiver(args.receiver)
+    try:
+        print(f"receiver: {args.receiver} app on uvicorn + httptools, {url}")
+        print(f"vwh: {args.count:,} payloads per run, {len(bodies[0])} bytes each")
+        wrk(url, bodies[0], 64, 1)  # warm up
+        wrk_rates: dict[int, float] = {}
+        for concurrency, count in ((64, args.count), (1, args.count // 2)):
+            requests = requests_for(url, bodies[:count])
+            sides: dict[str, Callable[[], float]] = {
+                "wrk": lambda c=concurrency: wrk(url, bodies[0], c, args.seconds),
+                "vwh": lambda c=concurrency, r=requests: vwh(r, c),
+            }
+            if args.clients:
+                sides["over httpx-aiohttp"] = lambda c=concurrency, r=requests: vwh_over_httpx(
+                    r, c, aio=True
+                )
+                sides["over stock httpx"] = lambda c=concurrency, r=requests: vwh_over_httpx(
+                    r, c, aio=False
+                )
+            print(f"concurrency {concurrency}, req/s in each round:", flush=True)
+            medians = rounds(args.rounds, sides)
+            wrk_rates[concurrency] = medians["wrk"]
+            print("  median:")
+            for name, rate in medians.items():
+                ratio = rate / medians["wrk"]
+                print(f"    {name:>18}: {rate:8,.0f} req/s   ratio to wrk {ratio:.2f}")
+        cli = vwh_cli(url, bodies, 64)
+        print(f"vwh replay, the whole command ({args.count:,} payloads in a JSONL file, c=64):")
+        print(f"    {'vwh replay':>18}: {cli:8,.0f} req/s   ratio to wrk {cli / wrk_rates[64]:.2f}")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+if __name__ == "__main__":
+    main()

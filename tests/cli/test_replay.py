@@ -1,0 +1,296 @@
+"""`vwh replay` as a user runs it, against real local servers that answer by script."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import FIXTURES, ThreadedServer, free_port, invoke, listener, vwh_env
+from tests.scripted import CutShort, Scripted
+from vwh.store import CaptureStore
+
+ORDER = (FIXTURES / "payloads" / "order.json").read_bytes()
+TOKEN = "s3cret-verifier-token"
+FAST = ("--backoff", "0.05")
+
+
+def results(stdout: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stdout.splitlines()]
+
+
+def order_file(tmp_path: Path, name: str = "order.json", body: bytes = ORDER) -> str:
+    path = tmp_path / name
+    path.write_bytes(body)
+    return str(path)
+
+
+# Vendasta's delivery rules, through the CLI
+
+
+def test_503_503_200_is_delivered_with_waits_within_the_backoff_bounds(tmp_path: Path) -> None:
+    app = Scripted(503, 503, 200)
+    with ThreadedServer(app) as server:
+        r = invoke("replay", order_file(tmp_path), "--to", server.url, *FAST, "--json")
+    assert r.exit_code == 0, r.stderr
+    [result] = results(r.stdout)
+    assert result["outcome"] == "delivered" and result["status"] == 200
+    assert result["answer"] == '{"n": 3}' and result["method"] == "POST"
+    attempts = result["attempts"]
+    assert [a["status"] for a in attempts] == [503, 503, 200] and app.count == 3
+    assert attempts[0]["waited_s"] == 0
+    assert 0.025 - 0.001 <= attempts[1]["waited_s"] <= 0.05 + 0.001  # [b/2, b], b = 0.05
+    assert 0.05 - 0.001 <= attempts[2]["waited_s"] <= 0.1 + 0.001  # b doubles
+
+
+def test_400_is_rejected_once_with_exit_3(tmp_path: Path) -> None:
+    app = Scripted(400)
+    with ThreadedServer(app) as server:
+        r = invoke("replay", order_file(tmp_path), "--to", server.url, *FAST)
+    assert r.exit_code == 3 and app.count == 1
+    fields = r.stdout.rstrip("\n").split("\t")
+    assert fields[:4] == [str(tmp_path / "order.json"), "rejected", "400 Bad Request", "1 attempt"]
+    assert re.fullmatch(r"\d+ ms", fields[4])
+    assert "1 payload: 1 rejected" in r.stderr
+
+
+def test_an_answer_slower_than_timeout_gives_up_with_exit_4(tmp_path: Path) -> None:
+    app = Scripted((200, 5.0))
+    with ThreadedServer(app) as server:
+        r = invoke(
+            "replay", order_file(tmp_path), "--to", server.url, *FAST,
+            "--timeout", "0.2", "--attempts", "2", "--json",
+        )  # fmt: skip
+    assert r.exit_code == 4 and app.count == 2
+    [result] = results(r.stdout)
+    assert result["outcome"] == "gave-up"
+    assert [a["error"] for a in result["attempts"]] == ["no answer within 0.2s"] * 2
+
+
+def test_a_connection_closed_mid_response_is_resent_then_given_up(tmp_path: Path) -> None:
+    with CutShort() as server:
+        r = invoke("replay", order_file(tmp_path), "--to", server.url, *FAST, "-v")
+    assert r.exit_code == 4 and server.count == 3
+    lines = r.stdout.splitlines()
+    assert lines[0].split("\t")[1:4] == [
+        "gave-up",
+        "connection broken before the answer was complete: the body of the answer was cut short",
+        "3 attempts",
+    ]
+    assert lines[1].startswith("  attempt 1: connection broken before")
+    assert re.match(r"  attempt 2 after 0\.0[2-5] s: connection broken", lines[2])
+    assert re.match(r"  attempt 3 after 0\.(0[5-9]|10) s: connection broken", lines[3])
+
+
+def test_a_refused_port_gives_up_with_exit_4_and_says_refused(tmp_path: Path) -> None:
+    r = invoke(
+        "replay", order_file(tmp_path), "--to", f"http://127.0.0.1:{free_port()}/", *FAST,
+        "--json",
+    )  # fmt: skip
+    assert r.exit_code == 4
+    [result] = results(r.stdout)
+    assert [a["error"] for a in result["attempts"]] == ["could not connect: connection refused"] * 3
+
+
+def test_no_retry_sends_once(tmp_path: Path) -> None:
+    app = Scripted(503)
+    with ThreadedServer(app) as server:
+        r = invoke("replay", order_file(tmp_path), "--to", server.url, "--no-retry")
+    assert r.exit_code == 4 and app.count == 1
+
+
+def test_a_batch_exits_4_when_any_gave_up_and_keeps_input_order(tmp_path: Path) -> None:
+    bodies = tmp_path / "payloads"
+    bodies.mkdir()
+    for n in range(12):
+        (bodies / f"p{n:02d}.json").write_bytes(b'{"n": %d}' % n)
+
+    def by_body(body: bytes) -> tuple[int, float]:
+        # Early payloads answer slowest, so they finish last; 3 gets 400 and 7 gets 503.
+        n = json.loads(body)["n"]
+        return {3: (400, 0.0), 7: (503, 0.0)}.get(n, (200, 0.05 if n < 6 else 0.0))
+
+    app = Scripted(by_body=by_body)
+    with ThreadedServer(app) as server:
+        r = invoke(
+            "replay", str(bodies), "--to", server.url, "--attempts", "2", "--backoff", "0.01",
+            "--concurrency", "4", "--json",
+        )  # fmt: skip
+    assert r.exit_code == 4
+    got = results(r.stdout)
+    assert [Path(g["source"]).name for g in got] == [f"p{n:02d}.json" for n in range(12)]
+    assert [g["outcome"] for g in got].count("delivered") == 10
+    assert got[3]["outcome"] == "rejected" and got[7]["outcome"] == "gave-up"
+    assert app.max_in_flight <= 4
+    assert "12 payloads: 10 delivered, 1 rejected, 1 gave up" in r.stderr
+
+
+def test_token_headers_and_env_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = Scripted(200)
+    with ThreadedServer(app) as server:
+        monkeypatch.setenv("VWH_TARGET", server.url + "/hooks")
+        monkeypatch.setenv("VWH_TOKEN", TOKEN)
+        r = invoke(
+            "replay", order_file(tmp_path), "--token-header", "X-Signature",
+            "-H", "X-Trace: abc", "-H", "User-Agent: custom", "--json",
+        )  # fmt: skip
+    assert r.exit_code == 0
+    [got] = app.received
+    assert got.path == "/hooks" and got.body == ORDER
+    assert got.header("x-signature") == TOKEN and got.header("verifier-token") is None
+    assert got.header("x-trace") == "abc" and got.header("user-agent") == "custom"
+    assert TOKEN not in r.stdout + r.stderr
+
+
+def test_stdin_json_lines(tmp_path: Path) -> None:
+    app = Scripted(200)
+    with ThreadedServer(app) as server:
+        r = invoke("replay", "-", "--to", server.url, input='{"a": 1}\n{"b": 2}\n')
+    assert r.exit_code == 0 and sorted(g.body for g in app.received) == [b'{"a": 1}', b'{"b": 2}']
+    assert [line.split("\t")[0] for line in r.stdout.splitlines()] == ["<stdin>:1", "<stdin>:2"]
+
+
+def test_a_terminal_gets_a_progress_bar_then_a_table_with_the_timeline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FORCE_COLOR", "1")  # Rich draws as on a terminal (NO_COLOR stays)
+    for n in range(6):
+        order_file(tmp_path, f"p{n}.json")
+    app = Scripted(503, 200)
+    with ThreadedServer(app) as server:
+        r = invoke("replay", str(tmp_path), "--to", server.url, *FAST, "-v")
+    assert r.exit_code == 0 and app.count == 7
+    assert "payload" in r.stdout and "result" in r.stdout and r.stdout.count("delivered") == 6
+    assert "waited" in r.stdout and "attempt 2" in r.stdout
+    assert "503 Service Unavailable" in r.stdout
+
+
+# Bad input: one line naming the input, exit 2, nothing sent
+
+
+@pytest.mark.parametrize(
+    ("files", "args", "message"),
+    [
+        ({}, ["good.json", "missing.json"], "missing.json: no such file"),
+        ({"bad.json": '{"a": '}, ["bad.json", "good.json"], "bad.json: invalid JSON: Expecting"),
+        ({"list.json": "[1]"}, ["good.json", "list.json"], "list.json: JSON array, not an object"),
+        ({"e.jsonl": '{"a": 1}\n{}\n{oops}\n'}, ["e.jsonl"], "e.jsonl line 3: invalid JSON"),
+        ({"empty/": ""}, ["good.json", "empty"], "empty: no *.json files in this directory"),
+        (
+            {"a.json": "[]", "b.json": "1"},
+            ["a.json", "b.json"],
+            "a.json: JSON array, not an object (and 1 more invalid input)",
+        ),
+        ({}, ["--from-history", "x"], "--from-history takes ids of kept requests"),
+        ({}, ["--from-history", "1"], "no store at "),
+        ({}, [], "nothing to replay"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_nothing_is_sent(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    files: dict[str, str],
+    args: list[str],
+    message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "good.json").write_bytes(ORDER)
+    for name, content in files.items():
+        if name.endswith("/"):
+            (tmp_path / name).mkdir()
+        else:
+            (tmp_path / name).write_text(content)
+    app = Scripted(200)
+    with ThreadedServer(app) as server:
+        r = invoke("replay", *args, "--to", server.url)
+    assert r.exit_code == 2
+    assert r.stderr.startswith(f"vwh: error: {message}") and r.stderr.count("\n") == 1
+    assert app.count == 0 and r.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--to", "localhost:8787"], "bad URL 'localhost:8787'"),
+        (["-H", "X-Trace abc"], "bad header 'X-Trace abc'"),
+    ],
+)
+def test_bad_options_are_one_line_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    r = invoke("replay", order_file(tmp_path), *args)
+    assert r.exit_code == 2 and r.stderr.startswith(f"vwh: error: {message}")
+
+
+def test_skip_invalid_sends_the_valid_ones_and_lists_the_rest(tmp_path: Path) -> None:
+    good, bad = order_file(tmp_path), order_file(tmp_path, "bad.json", b"[]")
+    app = Scripted(200)
+    with ThreadedServer(app) as server:
+        r = invoke("replay", good, bad, "--to", server.url, "--skip-invalid")
+        none = invoke("replay", bad, "--to", server.url, "--skip-invalid")
+    assert r.exit_code == 0 and app.count == 1
+    assert f"skipped {bad}: JSON array, not an object" in r.stderr
+    assert none.exit_code == 2 and "nothing to send: every input was invalid" in none.stderr
+
+
+# Round trips with a real `vwh listen`
+
+
+def test_sample_piped_into_replay_is_kept_as_verified(store_path: Path) -> None:
+    with listener("--token", TOKEN) as proc:
+        sample = subprocess.Popen(
+            [sys.executable, "-m", "vwh", "sample", "order"],
+            stdout=subprocess.PIPE,
+            env=vwh_env(),
+        )
+        replay = subprocess.run(
+            [sys.executable, "-m", "vwh", "replay", "-", "--to", proc.url + "/hooks/vendasta"],
+            stdin=sample.stdout,
+            capture_output=True,
+            env=vwh_env(VWH_TOKEN=TOKEN),
+            timeout=30,
+        )
+        assert sample.stdout is not None
+        sample.stdout.close()
+        sample.wait(10)
+    assert replay.returncode == 0, replay.stderr
+    assert b"<stdin>\tdelivered\t200 OK\t1 attempt" in replay.stdout
+    with CaptureStore(store_path) as store:
+        [kept] = list(store.iter_all())
+    assert kept.verdict == "ok" and kept.status == 200 and kept.path == "/hooks/vendasta"
+    assert kept.ids["orderId"].startswith(kept.ids["accountId"] + ":ORD-")
+
+
+def test_from_history_resends_a_kept_request_unchanged(store_path: Path, tmp_path: Path) -> None:
+    odd = b'{"orderId":"AG-1:ORD-2",  "extra": [1, 2]}'
+    saved = tmp_path / "saved"
+    with listener("--token", TOKEN, "--save", str(saved)) as proc:
+        first = invoke(
+            "replay", order_file(tmp_path, "odd.json", odd), "--to", proc.url + "/a",
+            "--token", TOKEN, "-H", "X-Trace: t-1",
+        )  # fmt: skip
+        again = invoke("replay", "--from-history", "1", "--to", proc.url, "--token", TOKEN)
+        kept = invoke(
+            "replay", "--from-history", "1", "--to", proc.url, "--token", TOKEN, "--keep-headers"
+        )
+        no_token = invoke("replay", "--from-history", "1", "--to", proc.url)
+        from_saved = invoke("replay", str(saved), "--to", proc.url, "--token", TOKEN, "--json")
+    assert [first.exit_code, again.exit_code, kept.exit_code] == [0, 0, 0]
+    assert no_token.exit_code == 3 and "the store masks" in no_token.stderr
+    assert from_saved.exit_code == 0
+    assert [Path(r["source"]).name for r in results(from_saved.stdout)] == [
+        "vwh-000001.json",
+        "vwh-000002.json",
+        "vwh-000003.json",
+    ]
+    with CaptureStore(store_path) as store:
+        records = list(store.iter_all())
+    assert [r.body for r in records] == [odd] * 7
+    assert [r.verdict for r in records] == ["ok", "ok", "ok", "missing", "ok", "ok", "ok"]
+    assert [r.attempt for r in records[:3]] == [1, 2, 3]  # the listener sees resends
+    assert [r.header("x-trace") for r in records[:3]] == ["t-1", None, "t-1"]
+    assert [r.path for r in records[:3]] == ["/a", "/", "/"]  # sent to --to as given
+    assert TOKEN not in first.stdout + first.stderr + again.stderr

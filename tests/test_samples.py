@@ -1,0 +1,81 @@
+"""Sample bodies: Vendasta's id shapes, pinned values, and reproducible seeds."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from vwh.errors import UsageError
+from vwh.samples import KINDS, SampleOptions, sample_body, sample_bytes
+
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+ACCOUNT = r"AG-[A-Z0-9]{10}"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_has_ids_in_vendasta_shapes(kind: str) -> None:
+    body = sample_body(kind)
+    assert all(isinstance(v, str) for v in body.values())
+    assert re.fullmatch(ACCOUNT, body["accountId"])
+    assert re.fullmatch(f"Automation-{UUID}", body["automationId"])
+    assert re.fullmatch(r"[A-Z0-9]{2,6}", body["partnerId"])
+    assert body["marketId"] == "default"
+
+
+def test_an_order_names_its_account_in_the_order_id() -> None:
+    body = sample_body("order")
+    assert re.fullmatch(f"{body['accountId']}:ORD-[A-Z0-9]{{10}}", body["orderId"])
+    assert body["entityId"] == body["orderId"]
+
+
+def test_a_user_sample_carries_a_user_id_and_an_account_sample_none() -> None:
+    user = sample_body("user")
+    assert re.fullmatch(f"U-{UUID}", user["userId"]) and user["entityId"] == user["userId"]
+    account = sample_body("account")
+    assert account["entityId"] == account["accountId"]
+    assert "orderId" not in account and "userId" not in account
+
+
+def test_ids_are_fresh_unless_seeded() -> None:
+    assert sample_body("order") != sample_body("order")
+    seeded = SampleOptions(seed=42)
+    assert sample_bytes("order", seeded) == sample_bytes("order", seeded)
+    assert sample_bytes("order", seeded) != sample_bytes("order", SampleOptions(seed=43))
+
+
+def test_pinned_values_are_used() -> None:
+    options = SampleOptions(partner="ABC", market="eu-west", account="AG-1234567").checked()
+    body = sample_body("order", options)
+    assert (body["partnerId"], body["marketId"], body["accountId"]) == (
+        "ABC",
+        "eu-west",
+        "AG-1234567",
+    )
+    assert body["orderId"].startswith("AG-1234567:ORD-")
+
+
+def test_bytes_are_pretty_json_with_a_final_newline() -> None:
+    raw = sample_bytes("account", SampleOptions(seed=1))
+    assert raw.endswith(b"}\n") and raw.isascii()
+    assert json.loads(raw) == sample_body("account", SampleOptions(seed=1))
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (SampleOptions(partner="abc"), "bad partner id 'abc'"),
+        (SampleOptions(partner="TOOLONG1"), "bad partner id"),
+        (SampleOptions(account="1234567"), "bad account id '1234567'"),
+        (SampleOptions(market=" "), "bad market id"),
+    ],
+)
+def test_pins_in_the_wrong_shape_are_refused(options: SampleOptions, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        options.checked()
+
+
+def test_an_unknown_kind_is_refused() -> None:
+    with pytest.raises(UsageError, match="choose one of order, account, user"):
+        sample_body("invoice")
