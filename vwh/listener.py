@@ -7,9 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from vwh.errors import UsageError
 from vwh.receiver import CaptureCallback, ReceiverSettings, create_app
 from vwh.server import bind_socket, make_server, serve
 from vwh.store import BatchWriter, CapturedRequest, CaptureStore
+
+_LOCAL_NAMES = ("127.0.0.1", "::1", "localhost", "0.0.0.0", "::")
 
 
 @dataclass
@@ -20,6 +23,9 @@ class ListenStats:
     accepted: int = 0
     rejected: int = 0
     resends: int = 0
+    forwarding: bool = False
+    forwarded: int = 0
+    handler_failed: int = 0  # forwarded, but no answer (down, too slow, broken)
 
     def add(self, record: CapturedRequest) -> None:
         self.received += 1
@@ -29,12 +35,19 @@ class ListenStats:
             self.accepted += 1
         if record.is_resend:
             self.resends += 1
+        if record.forward is not None:
+            self.forwarded += 1
+            if record.forward.error is not None:
+                self.handler_failed += 1
 
     def summary(self) -> str:
-        return (
+        text = (
             f"{self.received} received, {self.accepted} accepted, "
             f"{self.rejected} rejected, {self.resends} resends"
         )
+        if self.forwarding:
+            text += f"; {self.forwarded} forwarded, {self.handler_failed} without handler answer"
+        return text
 
 
 class Listener:
@@ -51,6 +64,22 @@ class Listener:
             raise
         self.host = host
         self.port = int(self.sock.getsockname()[1])
+        if settings.forward is not None and self._is_self(
+            settings.forward.host, settings.forward.port
+        ):
+            self.sock.close()
+            self.store.close()
+            raise UsageError(
+                f"--forward-to {settings.forward.url} is this listener itself: every request"
+                " would forward to itself; point it at your handler's port"
+            )
+
+    def _is_self(self, host: str, port: int) -> bool:
+        if port != self.port:
+            return False
+        return host == self.host.strip("[]") or (
+            host in _LOCAL_NAMES and self.host.strip("[]") in _LOCAL_NAMES
+        )
 
     @property
     def url(self) -> str:
@@ -67,7 +96,14 @@ class Listener:
         try:
             app = create_app(self.settings, writer, self.store, on_capture)
             server = make_server(app)
-            return asyncio.run(serve(server, self.sock, on_started))
+
+            async def run() -> bool:
+                try:
+                    return await serve(server, self.sock, on_started)
+                finally:
+                    await app.aclose()  # in the server's loop, which owns the connections
+
+            return asyncio.run(run())
         finally:
             writer.close()
             self.store.close()

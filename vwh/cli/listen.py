@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from vwh.forward import ForwardSettings
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 def listen(
+    ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback by default)."),
     port: int = typer.Option(8787, min=0, max=65535, help="Port to listen on (0 picks one)."),
     token: str | None = typer.Option(
@@ -19,7 +24,13 @@ def listen(
     reject_status: int = typer.Option(
         401, min=400, max=499, help="Status for a wrong or missing token."
     ),
-    status: int = typer.Option(200, min=200, max=599, help="Status to answer deliveries with."),
+    status: int | None = typer.Option(
+        None,
+        min=200,
+        max=599,
+        show_default=False,
+        help="Status to answer deliveries with [default: 200, or the handler's when forwarding].",
+    ),
     delay: float = typer.Option(0.0, min=0.0, help="Seconds to wait before answering."),
     fail_first: int = typer.Option(
         0, min=0, help="Answer 503 to the first N deliveries of each distinct body."
@@ -35,8 +46,39 @@ def listen(
         None, file_okay=False, help="Also write each accepted body to this directory."
     ),
     json_out: bool = typer.Option(False, "--json", help="One JSON object per request."),
+    forward_to: str | None = typer.Option(
+        None,
+        metavar="URL",
+        help="Pass each accepted delivery on to your handler at URL and answer the sender"
+        " with the handler's answer. Without a trailing '/', every request goes to URL"
+        " exactly; with one (or with no path), the incoming path is appended. The query"
+        " string is always added. 502 when the handler is down, 504 when too slow.",
+    ),
+    forward_token: str | None = typer.Option(
+        None,
+        envvar="VWH_FORWARD_TOKEN",
+        help="Token to hand on in place of a good one, for a handler configured with"
+        " another (or VWH_FORWARD_TOKEN). Default: the sender's token as it came.",
+    ),
+    forward_timeout: float = typer.Option(
+        60.0,
+        min=0.001,
+        help="Seconds to wait for the handler (Vendasta waits 60) before answering 504.",
+    ),
+    forward_all: bool = typer.Option(
+        False,
+        "--forward-all",
+        help="Also forward what vwh rejects (wrong token, bad body, not POST), so you see"
+        " your handler's own rejection.",
+    ),
 ) -> None:
-    """Receive webhooks: verify the token, keep every request, show them live."""
+    """Receive webhooks: verify the token, keep every request, show them live.
+
+    With --forward-to, vwh sits between the sender and your handler: every delivery
+    is kept, checked, passed on, and the handler's answer goes back to the sender.
+    --status, --respond, --delay and --fail-first still decide what the sender gets
+    (the handler is called all the same).
+    """
     from vwh.cli.listen_run import run_listen
     from vwh.receiver import ReceiverSettings
 
@@ -50,8 +92,31 @@ def listen(
         respond_body=_read_respond(respond),
         max_body=max_body,
         save_dir=_prepare_save_dir(save),
+        forward=_forward_settings(ctx, forward_to, forward_token, forward_timeout, forward_all),
     )
     run_listen(settings, host, port, store, json_out)
+
+
+def _forward_settings(
+    ctx: typer.Context, url: str | None, token: str | None, timeout: float, forward_all: bool
+) -> ForwardSettings | None:
+    """The --forward-* options, checked; None when not forwarding."""
+    from vwh.errors import UsageError
+
+    if url is None:
+        # By name: typer vendors its own click, so its ParameterSource is not click's.
+        given = [
+            f"--{name.replace('_', '-')}"
+            for name in ("forward_token", "forward_timeout", "forward_all")
+            if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
+        ]
+        if given:
+            verb = "needs" if len(given) == 1 else "need"
+            raise UsageError(f"{', '.join(given)} {verb} --forward-to URL")
+        return None
+    from vwh.forward import ForwardSettings
+
+    return ForwardSettings(url, token or None, timeout, forward_all)
 
 
 def _read_respond(path: Path | None) -> bytes | None:

@@ -7,7 +7,7 @@ from collections import deque
 from pathlib import Path
 
 from vwh.cli.listen_view import plain_line, request_table
-from vwh.cli.output import Output
+from vwh.cli.output import Output, untrusted
 from vwh.listener import Listener, ListenStats
 from vwh.paths import default_store_path
 from vwh.receiver import ReceiverSettings
@@ -22,7 +22,7 @@ def run_listen(
 ) -> None:
     out = Output(json_mode=json_out)
     listener = Listener(settings, host, port, store_path or default_store_path())
-    stats = ListenStats()
+    stats = ListenStats(forwarding=settings.forward is not None)
     _banner(out, listener)
     if out.rich:
         from rich.live import Live
@@ -34,7 +34,7 @@ def run_listen(
             rows.append(record)
 
         with Live(
-            get_renderable=lambda: request_table(rows.copy(), stats),
+            get_renderable=lambda: request_table(rows.copy(), stats, stats.forwarding),
             console=out.out,
             refresh_per_second=8,
         ):
@@ -68,12 +68,19 @@ def _banner(out: Output, listener: Listener) -> None:
         out.note(f"  token:  checking {s.token_header} against {mask_secret(s.token)}")
     else:
         out.note(f"  token:  not checking ({s.token_header} shown masked); use --token to check")
-    script = f"status {s.status}"
+    if s.forward is not None and not s.scripted:
+        script = "the handler's answer (502 when it is down, 504 when too slow)"
+    else:
+        script = f"status {s.status or 200}"
+        if s.forward is not None:
+            script += " (the handler is called all the same)"
     if s.delay:
-        script += f", after {s.delay:g}s"
+        script += f", after {s.delay:g}s" if s.forward is None else f", not before {s.delay:g}s"
     if s.fail_first:
         script += f", 503 to the first {s.fail_first} of each body"
-    out.note(f"  answer: {script}")
+    out.note(f"  answer: {untrusted(script)}")
+    if s.forward is not None:
+        _forward_banner(out, s)
     out.note(f"  store:  {listener.store_path}")
     if s.save_dir:
         out.note(f"  save:   {s.save_dir}")
@@ -81,3 +88,25 @@ def _banner(out: Output, listener: Listener) -> None:
         f"  expose: ngrok http {listener.port}   or   "
         f"cloudflared tunnel --url http://127.0.0.1:{listener.port}"
     )
+
+
+def _forward_banner(out: Output, s: ReceiverSettings) -> None:
+    from vwh.forward import probe
+
+    fwd = s.forward
+    assert fwd is not None
+    where = "the request's path appended" if fwd.appends_path else "every request to this path"
+    out.note(f"  forward: {untrusted(fwd.url)} ({where}, timeout {fwd.timeout:g}s)")
+    token = (
+        f"{s.token_header} replaced with {mask_secret(fwd.token)}"
+        if fwd.token
+        else f"{s.token_header} passed on as it came"
+    )
+    passed = "everything, rejected too" if fwd.forward_all else "accepted deliveries only"
+    out.note(f"           {untrusted(token)}; forwarding {passed}")
+    down = probe(fwd)
+    if down is not None:
+        out.warn(
+            f"handler down: {down} at {fwd.host}:{fwd.port}; deliveries get 502 until it"
+            " is up (no need to restart vwh)"
+        )

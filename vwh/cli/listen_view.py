@@ -13,8 +13,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from vwh.forward import KEPT_BODY_LIMIT, body_preview, handler_label
 from vwh.listener import ListenStats
-from vwh.store import CapturedRequest
+from vwh.store import CapturedRequest, ForwardResult
 
 # Short labels for the ids a body carries, in the order they are shown.
 ID_LABELS = (
@@ -47,6 +48,22 @@ def verdict_text(record: CapturedRequest) -> str:
     if record.verdict == "not checked" and record.token_masked:
         return f"not checked [{record.token_masked}]"
     return record.verdict
+
+
+def handler_text(record: CapturedRequest) -> str:
+    """The handler's side in a word: its status, 'down', 'timeout', 'broken' or 'not sent'."""
+    if record.forward is None:
+        return "not sent" if record.reaction is not None else ""
+    return handler_label(record.forward)
+
+
+def handler_said(fwd: ForwardResult | None) -> str:
+    """The first part of the handler's answer, or why there was none (beside its label)."""
+    if fwd is None:
+        return ""
+    if fwd.error:
+        return fwd.error.partition(": ")[2] or fwd.error
+    return body_preview(fwd.body)
 
 
 def size_text(size: int) -> str:
@@ -83,6 +100,16 @@ def plain_line(record: CapturedRequest) -> str:
         parts.append(f"resend={record.attempt}")
     if record.error:
         parts.append(f"error={record.error!r}")
+    if record.reaction is not None:  # forwarding: the handler's side, then Vendasta's next step
+        fwd = record.forward
+        parts.append(f"handler={handler_text(record).replace(' ', '-')}")
+        if fwd is not None and fwd.latency_ms is not None:
+            parts.append(f"handler_ms={fwd.latency_ms:.1f}")
+        parts.append(f"next={record.reaction}")
+        if fwd is not None and fwd.error:
+            parts.append(f"handler_error={fwd.error!r}")
+        elif fwd is not None and fwd.body:
+            parts.append(f"handler_body={body_preview(fwd.body, 40)!r}")
     return " ".join(p for p in parts if p)
 
 
@@ -97,33 +124,66 @@ def _status_style(status: int) -> str:
     return "red"
 
 
-def request_table(records: Iterable[CapturedRequest], stats: ListenStats) -> RenderableType:
-    """The live table (oldest row first) with the summary line under it."""
-    table = Table(expand=True, pad_edge=False, box=None, header_style="bold")
+_NEXT_STYLES = {"done": "green", "dropped": "yellow", "resend": "red"}
+
+
+def request_table(
+    records: Iterable[CapturedRequest], stats: ListenStats, forwarding: bool = False
+) -> RenderableType:
+    """The live table (oldest row first) with the summary line under it.
+
+    Forwarding adds the handler's side: its status, latency and first words, and
+    what Vendasta would do next with the answer the sender got. To fit in 100
+    columns, the size goes and resends show as their attempt number.
+    """
+    table = Table(
+        expand=True, pad_edge=False, box=None, header_style="bold", collapse_padding=forwarding
+    )
     table.add_column("time", no_wrap=True)
     table.add_column("#", justify="right", no_wrap=True)
-    table.add_column("request", no_wrap=True, overflow="ellipsis", max_width=24)
+    table.add_column(
+        "request", no_wrap=True, overflow="ellipsis", max_width=16 if forwarding else 24
+    )
     table.add_column("token", no_wrap=True)
-    table.add_column("ids", no_wrap=True, overflow="ellipsis", ratio=1)
-    table.add_column("size", justify="right", no_wrap=True)
+    table.add_column("ids", no_wrap=True, overflow="ellipsis", ratio=1, min_width=8)
+    if not forwarding:
+        table.add_column("size", justify="right", no_wrap=True)
     table.add_column("status", justify="right", no_wrap=True)
     table.add_column("ms", justify="right", no_wrap=True)
-    table.add_column("resend", no_wrap=True)
+    if forwarding:
+        table.add_column("try", justify="right", no_wrap=True)
+        table.add_column("handler", justify="right", no_wrap=True)
+        table.add_column("h ms", justify="right", no_wrap=True)
+        table.add_column("handler said", no_wrap=True, overflow="ellipsis", ratio=2, min_width=12)
+        table.add_column("next", no_wrap=True)
+    else:
+        table.add_column("resend", no_wrap=True)
     for r in records:
         verdict_style = (
             "green" if r.verdict == "ok" else "dim" if r.verdict == "not checked" else "red"
         )
-        table.add_row(
+        cells: list[RenderableType] = [
             time.strftime("%H:%M:%S", time.localtime(r.received_at)),
             str(r.id),
             Text(f"{r.method} {r.path}"),
             Text(verdict_text(r), style=verdict_style),
             Text(ids_text(r) or (r.error or "")),
-            size_text(r.body_size),
-            Text(status_text(r), style=_status_style(r.status)),
-            f"{r.latency_ms:.0f}",
-            Text(resend_text(r), style="magenta"),
-        )
+        ]
+        if not forwarding:
+            cells.append(size_text(r.body_size))
+        cells += [Text(status_text(r), style=_status_style(r.status)), f"{r.latency_ms:.0f}"]
+        if forwarding:
+            fwd = r.forward
+            cells += [
+                Text(str(r.attempt) if r.is_resend else "", style="magenta"),
+                Text(handler_text(r), style=_status_style(fwd.status or 0) if fwd else "dim"),
+                f"{fwd.latency_ms:.0f}" if fwd and fwd.latency_ms is not None else "",
+                Text(handler_said(fwd), style="red" if fwd and fwd.error else ""),
+                Text(r.reaction or "", style=_NEXT_STYLES.get(r.reaction or "", "")),
+            ]
+        else:
+            cells.append(Text(resend_text(r), style="magenta"))
+        table.add_row(*cells)
     summary = Text(stats.summary(), style="bold")
     return Group(table, summary)
 
@@ -167,16 +227,39 @@ def request_details(record: CapturedRequest) -> list[str]:
     fwd = record.forward
     if fwd is not None:
         lines += ["", f"forwarded to {fwd.url}"]
+        latency = f" after {fwd.latency_ms:.1f} ms" if fwd.latency_ms is not None else ""
         if fwd.error:
-            lines.append(f"handler: {fwd.error}")
+            lines.append(f"handler: {fwd.error}{latency}")
         else:
-            latency = f" in {fwd.latency_ms:.1f} ms" if fwd.latency_ms is not None else ""
-            lines.append(f"handler answered {fwd.status}{latency}")
+            lines.append(f"handler answered {fwd.status}{latency.replace('after', 'in')}")
             lines += [f"{name}: {value}" for name, value in fwd.headers]
             lines += ["", *_body_lines(fwd.body, len(fwd.body or b""))]
-        if record.reaction:
-            lines.append(f"Vendasta would: {record.reaction}")
+            cut = _truncation_note(fwd)
+            if cut:
+                lines.append(cut)
+    elif record.reaction:
+        lines += ["", "not forwarded: rejected here (--forward-all passes rejections on)"]
+    if record.reaction:
+        lines += ["", f"Vendasta would: {_NEXT_WORDS.get(record.reaction, record.reaction)}"]
     return lines
+
+
+_NEXT_WORDS = {
+    "done": "done (it got a 2xx)",
+    "dropped": "drop it for good (a 4xx is never resent)",
+    "resend": "resend it (5xx, no answer in time, or a broken connection)",
+}
+
+
+def _truncation_note(fwd: ForwardResult) -> str:
+    """Say when the kept answer is only the first part of what the handler sent."""
+    kept = len(fwd.body or b"")
+    length = next((v for k, v in fwd.headers if k.lower() == "content-length"), "")
+    if length.isdigit() and int(length) > kept:
+        return f"(truncated: first {kept} of {int(length)} bytes kept)"
+    if kept >= KEPT_BODY_LIMIT:
+        return f"(truncated: first {kept} bytes kept)"
+    return ""
 
 
 def _body_lines(body: bytes | None, size: int) -> list[str]:
