@@ -85,10 +85,11 @@ def test_batch_writer_commits_before_answering(store_path: Path) -> None:
     assert reader.execute("SELECT count(*) FROM requests").fetchone()[0] == 200
 
 
-def test_write_nowait_is_committed_on_close(store_path: Path) -> None:
+def test_write_now_commits_without_an_event_loop(store_path: Path) -> None:
     CaptureStore(store_path).close()
     writer = BatchWriter(store_path)
-    writer.write_nowait(_record(status=0, error="listener stopped before answering"))
+    record = _record(status=0, error="listener stopped before answering")
+    assert writer.write_now(record) == 1 == record.id
     writer.close()
     with CaptureStore(store_path) as store:
         assert store.recent(1)[0].error == "listener stopped before answering"

@@ -187,7 +187,9 @@ class Receiver:
                 record.latency_ms = (time.perf_counter() - started) * 1000
                 if self.forwarder is not None:
                     record.reaction = vendasta_reaction(None).value
-                self.writer.write_nowait(record)
+                self.writer.write_now(record)
+                if self.on_capture is not None:
+                    self.on_capture(record)
                 raise
         record.latency_ms = (time.perf_counter() - started) * 1000
         if self.forwarder is not None:

@@ -73,11 +73,15 @@ class _Server(uvicorn.Server):
 
 
 def make_server(app: Any, *, http: str = "auto", loop: str = "asyncio") -> _Server:
-    """A quiet uvicorn server: no access log, no banner; we print our own."""
+    """A quiet uvicorn server: no access log, no banner, no tracebacks; we print our own.
+
+    Requests still waiting at shutdown are cancelled after a grace period; the
+    receiver keeps them and says so, so uvicorn's report of it is noise.
+    """
     config = uvicorn.Config(
         app,
         log_config=None,
-        log_level="error",
+        log_level="critical",
         access_log=False,
         lifespan="off",
         http=http,

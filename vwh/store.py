@@ -409,9 +409,16 @@ class BatchWriter:
             loop.call_soon(self._hand_off, loop)
         return await future
 
-    def write_nowait(self, record: CapturedRequest) -> None:
-        """Keep a record without waiting (for a request cut short by shutdown)."""
-        self._batches.put(_Batch([(record, None)], None))
+    def write_now(self, record: CapturedRequest, timeout: float = 10.0) -> int | None:
+        """Keep a record and wait for the commit without the event loop.
+
+        For a request cut short by shutdown: its task is being cancelled, so it can
+        no longer await; the loop is stopping, so blocking it briefly costs nothing.
+        """
+        done = threading.Event()
+        self._batches.put(_Batch([(record, None)], None, done))
+        done.wait(timeout)
+        return record.id
 
     def close(self) -> None:
         """Commit everything handed over so far, then stop the thread."""
@@ -458,6 +465,8 @@ class BatchWriter:
             for offset, (record, _) in enumerate(batch.items, start=first):
                 record.id = None if error else offset
             first += len(batch.items)
+            if batch.committed is not None:
+                batch.committed.set()
             if batch.loop is not None:
                 # A closed loop means nobody waits for these answers any more.
                 with contextlib.suppress(RuntimeError):
@@ -468,6 +477,7 @@ class BatchWriter:
 class _Batch:
     items: list[tuple[CapturedRequest, asyncio.Future[int] | None]]
     loop: asyncio.AbstractEventLoop | None
+    committed: threading.Event | None = None
 
 
 def _resolve(

@@ -244,6 +244,9 @@ def test_ctrl_c_during_a_delayed_answer_keeps_the_request(store_path: Path) -> N
             await task
 
         asyncio.run(scenario())
+    assert "Traceback" not in proc.stderr
+    assert "stopped: 1 received" in proc.stderr
+    assert "status=no-answer" in proc.stdout
     with CaptureStore(store_path) as store:
         [kept] = store.recent(1)
     assert kept.status == 0 and kept.error == "listener stopped before answering"
