@@ -21,9 +21,9 @@ Scenario = Callable[[httpx.AsyncClient], Awaitable[Any]]
 def run(store_path: Path, settings: ReceiverSettings, scenario: Scenario) -> list[CapturedRequest]:
     """Run a scenario against the app; return what was kept, oldest first."""
     store = CaptureStore(store_path)
-    writer = BatchWriter(store_path)
     seen: list[CapturedRequest] = []
-    app = create_app(settings, writer, store, seen.append)
+    writer = BatchWriter(store_path, on_commit=seen.extend)
+    app = create_app(settings, writer, store)
 
     async def go() -> None:
         transport = httpx.ASGITransport(app=app)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from vwh.errors import UsageError
-from vwh.receiver import CaptureCallback, ReceiverSettings, create_app
+from vwh.receiver import ReceiverSettings, create_app
 from vwh.server import bind_socket, make_server, serve
-from vwh.store import BatchWriter, CapturedRequest, CaptureStore
+from vwh.store import BatchWriter, CapturedRequest, CaptureStore, CommitCallback
 
 _LOCAL_NAMES = ("127.0.0.1", "::1", "localhost", "0.0.0.0", "::")
 
@@ -88,14 +89,20 @@ class Listener:
 
     def run(
         self,
-        on_capture: CaptureCallback | None = None,
+        on_kept: CommitCallback | None = None,
         on_started: Callable[[], None] | None = None,
     ) -> bool:
-        """Serve until Ctrl-C or SIGTERM; True when stopped by a signal."""
-        writer = BatchWriter(self.store_path)
+        """Serve until Ctrl-C or SIGTERM; True when stopped by a signal.
+
+        `on_kept` gets each batch of kept requests, in the store's writer thread.
+        """
+        writer = BatchWriter(self.store_path, on_kept)
         try:
-            app = create_app(self.settings, writer, self.store, on_capture)
+            app = create_app(self.settings, writer, self.store)
             server = make_server(app)
+            # Everything alive now lives as long as the listener: keep it out of the
+            # cyclic GC's scans, which otherwise walk it again on every collection.
+            gc.freeze()
 
             async def run() -> bool:
                 try:

@@ -17,8 +17,7 @@ import asyncio
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.types import Receive, Scope, Send
@@ -63,7 +62,6 @@ class ReceiverSettings:
     max_body: int = DEFAULT_MAX_BODY
     save_dir: Path | None = None
     forward: ForwardSettings | None = None
-    extra: dict[str, object] = field(default_factory=dict)
 
     @property
     def scripted(self) -> bool:
@@ -98,23 +96,18 @@ class DeliveryTracker:
         return int(entry[0]), entry[1]
 
 
-CaptureCallback = Callable[[CapturedRequest], None]
-
-
 class Receiver:
-    """State behind the app: settings, the writer, the resend tracker, the callback."""
+    """State behind the app: settings, the writer, the resend tracker, the forwarder."""
 
     def __init__(
         self,
         settings: ReceiverSettings,
         writer: BatchWriter,
         tracker: DeliveryTracker,
-        on_capture: CaptureCallback | None = None,
     ) -> None:
         self.settings = settings
         self.writer = writer
         self.tracker = tracker
-        self.on_capture = on_capture
         self._token_header = settings.token_header.lower()
         self._secret_names = SECRET_HEADER_NAMES | {self._token_header}
         self._status = settings.status or 200
@@ -188,8 +181,6 @@ class Receiver:
                 if self.forwarder is not None:
                     record.reaction = vendasta_reaction(None).value
                 self.writer.write_now(record)
-                if self.on_capture is not None:
-                    self.on_capture(record)
                 raise
         record.latency_ms = (time.perf_counter() - started) * 1000
         if self.forwarder is not None:
@@ -197,8 +188,6 @@ class Receiver:
         await self.writer.write(record)
         if s.save_dir is not None and body is not None and not record.rejected:
             _save_body(s.save_dir, record)
-        if self.on_capture is not None:
-            self.on_capture(record)
         payload = answer if isinstance(answer, bytes) else _json_bytes(answer, record.id)
         if out_headers is None:
             out_headers = [(b"content-type", _JSON)]
@@ -328,10 +317,9 @@ def create_app(
     settings: ReceiverSettings,
     writer: BatchWriter,
     store: CaptureStore | None = None,
-    on_capture: CaptureCallback | None = None,
 ) -> Receiver:
     """Build the listener's ASGI app; the CLI alone runs it under uvicorn.
 
     When it forwards, await `app.aclose()` in the server's loop once it has stopped.
     """
-    return Receiver(settings, writer, DeliveryTracker(store), on_capture)
+    return Receiver(settings, writer, DeliveryTracker(store))

@@ -29,27 +29,31 @@ def run_listen(
 
         rows: deque[CapturedRequest] = deque(maxlen=max(3, out.out.size.height - 4))
 
-        def on_capture(record: CapturedRequest) -> None:
-            stats.add(record)
-            rows.append(record)
+        def show(records: list[CapturedRequest]) -> None:
+            for record in records:
+                stats.add(record)
+            rows.extend(records)
 
         with Live(
             get_renderable=lambda: request_table(rows.copy(), stats, stats.forwarding),
             console=out.out,
             refresh_per_second=8,
         ):
-            listener.run(on_capture, on_started=lambda: _ready(out))
+            listener.run(show, on_started=lambda: _ready(out))
     else:
+        render = _json_line if json_out else plain_line
 
-        def on_capture(record: CapturedRequest) -> None:
-            stats.add(record)
-            out.line_soon(json.dumps(record.to_json()) if json_out else plain_line(record))
+        def show(records: list[CapturedRequest]) -> None:
+            for record in records:
+                stats.add(record)
+            out.lines([render(record) for record in records])
 
-        try:
-            listener.run(on_capture, on_started=lambda: _ready(out))
-        finally:
-            out.flush_lines()
+        listener.run(show, on_started=lambda: _ready(out))
     out.note(f"stopped: {stats.summary()}")
+
+
+def _json_line(record: CapturedRequest) -> str:
+    return json.dumps(record.to_json(), ensure_ascii=False)
 
 
 def _ready(out: Output) -> None:

@@ -6,6 +6,7 @@ into `Text` objects, never into markup strings.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterable
 
@@ -28,10 +29,16 @@ ID_LABELS = (
 
 
 def ids_text(record: CapturedRequest) -> str:
-    ids = dict(record.ids)
-    if ids.get("entityId") == ids.get("orderId"):
-        ids.pop("entityId", None)  # Vendasta sends the order id twice for orders
-    return " ".join(f"{label}={ids[key]}" for key, label in ID_LABELS if key in ids)
+    ids = record.ids
+    # Vendasta sends an order's id twice (orderId and entityId): show it once.
+    same = ids.get("entityId") == ids.get("orderId")
+    return " ".join(
+        [
+            f"{label}={ids[key]}"
+            for key, label in ID_LABELS
+            if key in ids and not (same and key == "entityId")
+        ]
+    )
 
 
 def resend_text(record: CapturedRequest) -> str:
@@ -74,11 +81,19 @@ def size_text(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MiB"
 
 
+@functools.lru_cache(maxsize=4)
+def _utc_second(second: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+
+
 def iso_time(epoch: float) -> str:
-    """UTC with milliseconds, e.g. 2026-11-30T02:27:41.640Z (cheap: one per request)."""
-    return (
-        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{int(epoch * 1000) % 1000:03d}Z"
-    )
+    """UTC with milliseconds, e.g. 2026-11-30T02:27:41.640Z.
+
+    One per request in the listener's output: the formatted second is cached, as
+    the requests of a burst share it.
+    """
+    millis = int(epoch * 1000)
+    return f"{_utc_second(millis // 1000)}.{millis % 1000:03d}Z"
 
 
 def plain_line(record: CapturedRequest) -> str:
@@ -89,7 +104,7 @@ def plain_line(record: CapturedRequest) -> str:
         f"#{record.id}",
         record.method,
         target,
-        f"token={record.verdict.replace(' ', '-')}",
+        f"token={_DASHED.get(record.verdict, record.verdict)}",
         f"status={status_text(record).replace(' ', '-')}",
         f"size={record.body_size}",
         f"latency={record.latency_ms:.1f}ms",
@@ -113,6 +128,7 @@ def plain_line(record: CapturedRequest) -> str:
     return " ".join(p for p in parts if p)
 
 
+_DASHED = {"not checked": "not-checked"}
 _VERDICT_STYLES = {"ok": "green", "not checked": "dim"}
 
 

@@ -21,8 +21,7 @@ class Output:
         self.json_mode = json_mode
         self.out = Console(highlight=False, soft_wrap=False)
         self.err = Console(stderr=True, highlight=False, soft_wrap=True)
-        self._pending: list[str] = []
-        self._flush_scheduled = False
+        self._closed = False
 
     @property
     def rich(self) -> bool:
@@ -38,25 +37,19 @@ class Output:
         out.write(text + "\n")
         out.flush()
 
-    def line_soon(self, text: str) -> None:
-        """Queue a line; all lines queued in one event-loop turn go out in one write.
+    def lines(self, texts: list[str]) -> None:
+        """Several lines in one write: the listener prints a batch of requests at once.
 
-        The listener prints a line per request: one write per burst, not per line,
-        keeps output off the hot path. Call `flush_lines` before exiting.
+        A reader that went away (`vwh listen | head`) only stops the printing: the
+        listener goes on keeping requests.
         """
-        self._pending.append(text)
-        if not self._flush_scheduled:
-            import asyncio
-
-            asyncio.get_running_loop().call_soon(self.flush_lines)
-            self._flush_scheduled = True
-
-    def flush_lines(self) -> None:
-        self._flush_scheduled = False
-        if self._pending:
-            lines, self._pending = self._pending, []
-            sys.stdout.write("\n".join(lines) + "\n")
+        if self._closed or not texts:
+            return
+        try:
+            sys.stdout.write("\n".join(texts) + "\n")
             sys.stdout.flush()
+        except (BrokenPipeError, ValueError):
+            self._closed = True
 
     def json(self, document: Any) -> None:
         """One JSON document on one line, for scripts and jq."""
