@@ -18,33 +18,42 @@ from vwh.forward import KEPT_BODY_LIMIT, body_preview, handler_label
 from vwh.listener import ListenStats
 from vwh.store import CapturedRequest, ForwardResult
 
-# Short labels for the ids a body carries, in the order they are shown.
+# Short labels for the ids a body carries, most telling first.
 ID_LABELS = (
     ("orderId", "order"),
+    ("userId", "user"),
     ("entityId", "entity"),
     ("accountId", "account"),
     ("automationId", "automation"),
-    ("userId", "user"),
 )
 
 
-def ids_text(record: CapturedRequest) -> str:
+def ids_text(record: CapturedRequest, *, compact: bool = False) -> str:
+    """The ids a body carries; `compact` (the live table) drops labels and repeats.
+
+    Vendasta repeats the record's id as entityId, and an order id starts with its
+    account id: the table shows each once, so the order id fits in 100 columns.
+    """
     ids = record.ids
-    # Vendasta sends an order's id twice (orderId and entityId): show it once.
-    same = ids.get("entityId") == ids.get("orderId")
-    return " ".join(
-        [
-            f"{label}={ids[key]}"
-            for key, label in ID_LABELS
-            if key in ids and not (same and key == "entityId")
-        ]
-    )
+    others = {value for key, value in ids.items() if key != "entityId"}
+    shown: list[str] = []
+    for key, label in ID_LABELS:
+        value = ids.get(key)
+        if value is None or (key == "entityId" and value in others):
+            continue
+        if compact and key == "accountId" and ids.get("orderId", "").startswith(value + ":"):
+            continue
+        shown.append(value if compact else f"{label}={value}")
+    return " ".join(shown)
 
 
-def resend_text(record: CapturedRequest) -> str:
+def resend_text(record: CapturedRequest, *, compact: bool = False) -> str:
     if not record.is_resend or record.first_seen_at is None:
         return ""
-    return f"resend #{record.attempt} (+{record.received_at - record.first_seen_at:.1f}s)"
+    since = record.received_at - record.first_seen_at
+    if compact:
+        return f"#{record.attempt} +{since:.1f}s"
+    return f"resend #{record.attempt} (+{since:.1f}s)"
 
 
 def status_text(record: CapturedRequest) -> str:
@@ -158,7 +167,7 @@ def request_table(
     table.add_column("time", no_wrap=True)
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column(
-        "request", no_wrap=True, overflow="ellipsis", max_width=16 if forwarding else 24
+        "request", no_wrap=True, overflow="ellipsis", max_width=16 if forwarding else 18
     )
     table.add_column("token", no_wrap=True)
     table.add_column("ids", no_wrap=True, overflow="ellipsis", ratio=1, min_width=8)
@@ -183,7 +192,7 @@ def request_table(
             str(r.id),
             Text(f"{r.method} {r.path}"),
             Text(verdict_text(r), style=verdict_style),
-            Text(ids_text(r) or (r.error or "")),
+            Text(ids_text(r, compact=True) or (r.error or "")),
         ]
         if not forwarding:
             cells.append(size_text(r.body_size))
@@ -198,7 +207,7 @@ def request_table(
                 Text(r.reaction or "", style=_NEXT_STYLES.get(r.reaction or "", "")),
             ]
         else:
-            cells.append(Text(resend_text(r), style="magenta"))
+            cells.append(Text(resend_text(r, compact=True), style="magenta"))
         table.add_row(*cells)
     summary = Text(stats.summary(), style="bold")
     return Group(table, summary)
@@ -216,7 +225,7 @@ def history_table(records: Iterable[CapturedRequest]) -> RenderableType:
             Text(f"{r.method} {r.path}"),
             Text(r.verdict, style=_VERDICT_STYLES.get(r.verdict, "red")),
             Text(status_text(r), style=_status_style(r.status)),
-            Text(ids_text(r) or (r.error or "")),
+            Text(ids_text(r, compact=True) or (r.error or "")),
         )
     return table
 
