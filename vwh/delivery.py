@@ -62,15 +62,15 @@ def parse_header(text: str) -> tuple[str, str]:
     return name, value.strip()
 
 
-def check_url(url: str) -> str:
-    """An http(s) URL with a host, or UsageError."""
+def check_url(url: str, what: str = "URL") -> str:
+    """An http(s) URL with a host, or UsageError naming `what` (the option, say)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"bad URL {url!r}: expected http://host[:port]/path or https://...")
+        raise UsageError(f"bad {what} {url!r}: expected http://host[:port]/path or https://...")
     try:
         parts.port  # noqa: B018 (raises ValueError on a bad port)
     except ValueError:
-        raise UsageError(f"bad URL {url!r}: the port is not a number from 0 to 65535") from None
+        raise UsageError(f"bad {what} {url!r}: the port is not a number from 0 to 65535") from None
     return url
 
 

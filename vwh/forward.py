@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from vwh.delivery import check_url
 from vwh.errors import UsageError
 from vwh.store import ForwardResult
 from vwh.webhook import SECRET_HEADER_NAMES, VENDASTA_TIMEOUT, mask_secret
@@ -119,13 +120,7 @@ class ForwardSettings:
     forward_all: bool = False  # also forward what the listener rejected
 
     def __post_init__(self) -> None:
-        parts = urlsplit(self.url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise UsageError(f"bad --forward-to {self.url!r}: expected http://host[:port]/path")
-        try:
-            parts.port  # noqa: B018 (raises ValueError on a bad port)
-        except ValueError:
-            raise UsageError(f"bad --forward-to {self.url!r}: the port is not a number") from None
+        check_url(self.url, "--forward-to")
         if self.timeout <= 0:
             raise UsageError("--forward-timeout must be more than 0 seconds")
 
