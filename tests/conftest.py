@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.fakes.vendasta import ES256, RS256, RunningFake, running_fake
 
 
 @pytest.fixture(autouse=True)
@@ -26,3 +29,19 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def store_path(tmp_path: Path) -> Path:
     return tmp_path / "store.sqlite3"
+
+
+@pytest.fixture(scope="session")
+def vendasta_server() -> Iterator[RunningFake]:
+    """One fake Vendasta (API and token endpoint) on a loopback port for the session."""
+    with running_fake() as running:
+        yield running
+
+
+@pytest.fixture
+def vendasta(vendasta_server: RunningFake) -> RunningFake:
+    """The fake, reset, with both throwaway service accounts registered."""
+    vendasta_server.fake.reset()
+    vendasta_server.fake.register(RS256)
+    vendasta_server.fake.register(ES256)
+    return vendasta_server

@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.fakes.vendasta import ES256, RS256, RunningFake, running_fake
+from tests.fakes.vendasta import ES256, RS256, RunningFake
 from tests.helpers import FIXTURES, free_port
 from vwh.api import (
     API_URLS,
@@ -34,20 +33,6 @@ ORDER_ID = "AG-7PQTGLLXQQ:ORD-S548DKHMKX"
 FIXTURE_DOCS = {
     path.stem: json.loads(path.read_text()) for path in sorted((FIXTURES / "api").glob("*.json"))
 }
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RunningFake]:
-    with running_fake() as running:
-        yield running
-
-
-@pytest.fixture
-def vendasta(server: RunningFake) -> RunningFake:
-    server.fake.reset()
-    server.fake.register(RS256)
-    server.fake.register(ES256)
-    return server
 
 
 @pytest.fixture

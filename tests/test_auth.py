@@ -10,7 +10,6 @@ import asyncio
 import json
 import stat
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -19,7 +18,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.fakes.vendasta import ES256, RS256, RunningFake, running_fake
+from tests.fakes.vendasta import ES256, RS256, RunningFake
 from vwh.auth import (
     AccessToken,
     ServiceAccountAuth,
@@ -35,20 +34,6 @@ from vwh.credentials import load_credentials, parse_credentials
 from vwh.errors import CredentialsError, ExitCode, UnauthorizedError
 
 ORDER = "/platform/orders/AG-7PQTGLLXQQ:ORD-S548DKHMKX"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RunningFake]:
-    with running_fake() as running:
-        yield running
-
-
-@pytest.fixture
-def vendasta(server: RunningFake) -> RunningFake:
-    server.fake.reset()
-    server.fake.register(RS256)
-    server.fake.register(ES256)
-    return server
 
 
 @pytest.fixture

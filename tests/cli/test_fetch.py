@@ -8,12 +8,11 @@ import shutil
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.fakes.vendasta import CREDENTIALS, ES256, RS256, RunningFake, running_fake
+from tests.fakes.vendasta import CREDENTIALS, ES256, RS256, RunningFake
 from tests.helpers import FIXTURES, CliResult, free_port, invoke, run_vwh, vwh_env
 from vwh.errors import ExitCode
 from vwh.store import CapturedRequest, CaptureStore
@@ -28,22 +27,13 @@ def doc(name: str) -> dict:
     return json.loads((FIXTURES / "api" / f"{name}.json").read_text())
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[RunningFake]:
-    with running_fake() as running:
-        yield running
-
-
 @pytest.fixture
-def vendasta(server: RunningFake, monkeypatch: pytest.MonkeyPatch) -> RunningFake:
-    """The fake, fresh, with both test accounts registered and vwh pointed at it."""
-    server.fake.reset()
-    server.fake.register(RS256)
-    server.fake.register(ES256)
+def vendasta(vendasta: RunningFake, monkeypatch: pytest.MonkeyPatch) -> RunningFake:
+    """The fake Vendasta, with vwh pointed at it through its environment."""
     monkeypatch.setenv("VWH_CREDENTIALS", str(RS256))
-    monkeypatch.setenv("VWH_TOKEN_URL", server.token_url)
-    monkeypatch.setenv("VWH_BASE_URL", server.base_url)
-    return server
+    monkeypatch.setenv("VWH_TOKEN_URL", vendasta.token_url)
+    monkeypatch.setenv("VWH_BASE_URL", vendasta.base_url)
+    return vendasta
 
 
 def secrets_absent(vendasta: RunningFake, *results: CliResult) -> None:

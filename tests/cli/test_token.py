@@ -6,33 +6,24 @@ import json
 import shutil
 import stat
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.fakes.vendasta import ES256, RS256, RunningFake, running_fake
+from tests.fakes.vendasta import ES256, RS256, RunningFake
 from tests.helpers import invoke, run_vwh, vwh_env
 from vwh.errors import ExitCode
 
 ORDER_ID = "AG-7PQTGLLXQQ:ORD-S548DKHMKX"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[RunningFake]:
-    with running_fake() as running:
-        yield running
-
-
 @pytest.fixture
-def vendasta(server: RunningFake, monkeypatch: pytest.MonkeyPatch) -> RunningFake:
-    server.fake.reset()
-    server.fake.register(RS256)
-    server.fake.register(ES256)
+def vendasta(vendasta: RunningFake, monkeypatch: pytest.MonkeyPatch) -> RunningFake:
+    """The fake Vendasta, with vwh pointed at it through its environment."""
     monkeypatch.setenv("VWH_CREDENTIALS", str(RS256))
-    monkeypatch.setenv("VWH_TOKEN_URL", server.token_url)
-    monkeypatch.setenv("VWH_BASE_URL", server.base_url)
-    return server
+    monkeypatch.setenv("VWH_TOKEN_URL", vendasta.token_url)
+    monkeypatch.setenv("VWH_BASE_URL", vendasta.base_url)
+    return vendasta
 
 
 def test_prints_bearer_and_the_token(vendasta: RunningFake) -> None:
