@@ -115,10 +115,12 @@ def load_history(store_path: Path, ids: Iterable[int]) -> Loaded:
     The bodies are not checked: a kept request is replayed as it came, even one the
     listener refused. A missing id, or a body too large to have been kept, is a problem.
     """
-    if not store_path.exists():
-        raise InputError(f"no store at {store_path}: nothing was kept yet (run vwh listen)")
+    try:
+        store = CaptureStore.open_existing(store_path)
+    except NotFoundError as exc:
+        raise InputError(str(exc)) from None  # for replay, unreadable input
     loaded = Loaded()
-    with CaptureStore(store_path) as store:
+    with store:
         for request_id in ids:
             label = f"#{request_id}"
             try:

@@ -312,6 +312,16 @@ class CaptureStore:
             self._conn.close()
             raise StoreError(f"cannot use the store at {self.path}: {exc}") from None
 
+    @classmethod
+    def open_existing(cls, path: Path | str) -> CaptureStore:
+        """Open a store to read from it; never create an empty one by mistake."""
+        if not Path(path).exists():
+            raise NotFoundError(
+                f"no store at {path}: nothing was kept yet (run `vwh listen` first, or pass"
+                " --store)"
+            )
+        return cls(path)
+
     def close(self) -> None:
         self._conn.close()
 

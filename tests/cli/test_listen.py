@@ -142,7 +142,8 @@ def test_history_and_show_after_a_restart(store_path: Path) -> None:
 
 def test_show_unknown_id_and_missing_store(tmp_path: Path) -> None:
     missing = run_vwh("history", "--store", str(tmp_path / "none.sqlite3"))
-    assert missing.returncode == 1
+    assert missing.returncode == 9  # not found
+    assert "nothing was kept yet" in missing.stderr
     assert (
         missing.stderr.startswith("vwh: error: no store at") and "Traceback" not in missing.stderr
     )

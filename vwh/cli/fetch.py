@@ -136,7 +136,7 @@ def _body(from_file: Path | None, from_history: int | None) -> tuple[dict[str, A
         from vwh.store import CaptureStore
 
         origin = f"kept request {from_history}"
-        with CaptureStore(default_store_path()) as store:
+        with CaptureStore.open_existing(default_store_path()) as store:
             kept = store.get(int(from_history or 0))
         raw = kept.body if kept.body is not None else b""
         if kept.ids:

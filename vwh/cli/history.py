@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from vwh.store import CaptureStore
 
 STORE_HELP = "SQLite store (default: your data dir; or VWH_STORE)."
 
@@ -48,16 +52,11 @@ def show(
             out.line(line)
 
 
-def _open(store: Path | None):  # type: ignore[no-untyped-def]
+def _open(store: Path | None) -> CaptureStore:
     from vwh.paths import default_store_path
     from vwh.store import CaptureStore
 
-    path = store or default_store_path()
-    if not path.exists():
-        from vwh.errors import StoreError
-
-        raise StoreError(f"no store at {path} yet: run `vwh listen` first (or pass --store)")
-    return CaptureStore(path)
+    return CaptureStore.open_existing(store or default_store_path())
 
 
 def register(app: typer.Typer) -> None:
