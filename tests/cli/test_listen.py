@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import signal
 import time
 from pathlib import Path
@@ -284,3 +285,50 @@ def test_sigkill_mid_burst_loses_no_answered_request(store_path: Path) -> None:
         kept = {r.body for r in store.iter_all()}
     missing = [b for b in answered if b not in kept]
     assert missing == []
+
+
+def test_live_table_on_a_terminal(store_path: Path) -> None:
+    """On a terminal, requests appear as rows of a live table, bounded to the screen."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    from tests.helpers import wait_for_port
+
+    port = free_port()
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 12, 100, 0, 0))
+    env = vwh_env(TERM="xterm")
+    del env["COLUMNS"]  # the terminal's own size decides
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vwh", "listen", "--port", str(port), "--token", TOKEN],
+        stdout=follower, stderr=subprocess.PIPE, env=env,
+    )  # fmt: skip
+    os.close(follower)
+    screen = b""
+    try:
+        wait_for_port(port)
+        for i in range(12):  # more requests than the screen has rows
+            body = json.dumps({"orderId": f"AG-7PQTGLLXQQ:ORD-{i:010d}"}).encode()
+            assert post(f"http://127.0.0.1:{port}", body, {"Verifier-Token": TOKEN}).is_success
+        deadline = time.monotonic() + 10
+        while b"ORD-0000000011" not in screen and time.monotonic() < deadline:
+            screen += os.read(leader, 65536)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=15)
+        os.close(leader)
+    text = screen.decode(errors="replace")
+    assert proc.returncode == 0
+    assert "request" in text and "resend" in text  # the table's header
+    assert "AG-7PQTGLLXQQ:ORD-0000000011" in text
+    assert "12 received, 12 accepted, 0 rejected, 0 resends" in text
+    assert "stopped: 12 received" in err.decode()
+    last_frame = text.rsplit("request", 1)[1]  # from the header of the last redraw
+    rows = re.findall(r"ORD-\d{10}", last_frame)
+    assert rows and len(rows) <= 12 - 4  # bounded to the screen: the oldest scrolled away
+    assert rows[-1] == "ORD-0000000011" and "ORD-0000000000" not in rows
