@@ -207,3 +207,39 @@ def _drain(stream: Any, sink: list[bytes]) -> None:
 def listener(*args: str, **kw: Any) -> Iterator[ListenerProcess]:
     with ListenerProcess(*args, **kw) as proc:
         yield proc
+
+
+def run_receiver(store_path: Path, settings: Any, scenario: Any) -> list[Any]:
+    """Run `scenario(client)` against the listener app in-process (ASGI transport).
+
+    Returns every kept request, oldest first, and checks that the display callback
+    saw each request this run kept, in order.
+    """
+    import asyncio
+
+    import httpx
+
+    from vwh.receiver import create_app
+    from vwh.store import BatchWriter, CapturedRequest, CaptureStore
+
+    store = CaptureStore(store_path)
+    seen: list[CapturedRequest] = []
+    writer = BatchWriter(store_path, on_commit=seen.extend)
+    app = create_app(settings, writer, store)
+
+    async def go() -> None:
+        transport = httpx.ASGITransport(app=app)
+        try:
+            async with httpx.AsyncClient(transport=transport, base_url="http://vwh") as client:
+                await scenario(client)
+        finally:
+            await app.aclose()  # the handler connections, when it forwards
+
+    try:
+        asyncio.run(go())
+    finally:
+        writer.close()
+    kept = list(store.iter_all())
+    store.close()
+    assert [r.id for r in seen] == [r.id for r in kept[len(kept) - len(seen) :]]
+    return kept

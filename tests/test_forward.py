@@ -14,7 +14,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ import httpx
 import pytest
 from rich.console import Console
 
-from tests.helpers import ThreadedServer, free_port
+from tests.helpers import ThreadedServer, free_port, run_receiver
 from vwh.cli.listen_view import plain_line, request_details, request_table
 from vwh.errors import UsageError
 from vwh.forward import (
@@ -37,12 +37,11 @@ from vwh.forward import (
     probe,
 )
 from vwh.listener import Listener, ListenStats
-from vwh.receiver import ReceiverSettings, create_app
-from vwh.store import BatchWriter, CapturedRequest, CaptureStore, ForwardResult
+from vwh.receiver import ReceiverSettings
+from vwh.store import CapturedRequest, ForwardResult
 
 ORDER = b'{"orderId": "AG-1:ORD-2", "entityId": "AG-1:ORD-2", "accountId": "AG-1"}'
 TOKEN = "s3cret-token"
-Scenario = Callable[[httpx.AsyncClient], Awaitable[Any]]
 
 
 @dataclass
@@ -190,29 +189,6 @@ def handler() -> Iterator[tuple[RecordingHandler, str]]:
         yield app, server.url
 
 
-def run(store_path: Path, settings: ReceiverSettings, scenario: Scenario) -> list[CapturedRequest]:
-    """Run a scenario against the app (closing its handler connections); return what was kept."""
-    store = CaptureStore(store_path)
-    writer = BatchWriter(store_path)
-    app = create_app(settings, writer, store)
-
-    async def go() -> None:
-        transport = httpx.ASGITransport(app=app)
-        try:
-            async with httpx.AsyncClient(transport=transport, base_url="http://vwh") as client:
-                await scenario(client)
-        finally:
-            await app.aclose()
-
-    try:
-        asyncio.run(go())
-    finally:
-        writer.close()
-    kept = list(store.iter_all())
-    store.close()
-    return kept
-
-
 def forwarding(url: str, **kw: Any) -> ReceiverSettings:
     forward_kw = {k: kw.pop(k) for k in ("token", "timeout", "forward_all") if k in kw}
     if "listen_token" in kw:
@@ -310,7 +286,7 @@ def test_handler_answer_goes_back_and_both_sides_are_kept(
         assert r.content == b'{"status": "processed",\n "next": "fulfil"}'
         assert r.headers["x-handler"] == "yes" and r.headers["set-cookie"].startswith("session=")
 
-    [rec] = run(store_path, settings, scenario)
+    [rec] = run_receiver(store_path, settings, scenario)
     [seen] = app.seen[before:]
     assert (seen.method, seen.path, seen.query, seen.body) == ("POST", "/hooks/ok", "run=7", ORDER)
     assert seen.header("verifier-token") == TOKEN and seen.header("x-trace") == "t1"
@@ -337,7 +313,7 @@ def test_handler_errors_go_back_as_they_are(
         r = await c.post(f"/{path}", content=ORDER)
         assert r.status_code == status
 
-    [rec] = run(store_path, forwarding(url + "/"), scenario)
+    [rec] = run_receiver(store_path, forwarding(url + "/"), scenario)
     assert rec.status == status and rec.forward and rec.forward.status == status
     assert rec.reaction == reaction
 
@@ -353,7 +329,7 @@ def test_slow_handler_is_504_and_would_be_resent(
         assert r.status_code == 504 and time.perf_counter() - started < 1.2
         assert r.json()["error"] == "handler too slow: no answer within 0.3s"
 
-    [rec] = run(store_path, forwarding(url + "/", timeout=0.3), scenario)
+    [rec] = run_receiver(store_path, forwarding(url + "/", timeout=0.3), scenario)
     assert rec.reaction == "resend" and rec.forward and rec.forward.status is None
     assert failure_of(rec.forward) is Failure.TIMEOUT
 
@@ -370,7 +346,7 @@ def test_handler_down_then_up_without_a_restart(store_path: Path) -> None:
             r = await c.post("/second", content=ORDER)
             assert r.status_code == 200 and r.json() == {"handled": "/second"}
 
-    down, up = run(store_path, forwarding(f"http://127.0.0.1:{port}/"), scenario)
+    down, up = run_receiver(store_path, forwarding(f"http://127.0.0.1:{port}/"), scenario)
     assert down.status == 502 and down.reaction == "resend" and down.forward
     assert handler_label(down.forward) == "down"
     assert up.status == 200 and up.reaction == "done"
@@ -385,7 +361,7 @@ def test_big_answer_goes_back_whole_and_is_kept_truncated(
         r = await c.post("/big", content=ORDER)
         assert r.status_code == 200 and r.content == b"x" * (100 * 1024)
 
-    [rec] = run(store_path, forwarding(url + "/"), scenario)
+    [rec] = run_receiver(store_path, forwarding(url + "/"), scenario)
     assert rec.forward and rec.forward.body == b"x" * KEPT_BODY_LIMIT
     assert f"(truncated: first {KEPT_BODY_LIMIT} of {100 * 1024} bytes kept)" in request_details(
         rec
@@ -407,7 +383,7 @@ def test_rejected_requests_stay_unless_forward_all(
         ).status_code == 400
         assert (await c.get("/get")).status_code == 405
 
-    kept = run(store_path, forwarding(url + "/", listen_token=TOKEN), scenario)
+    kept = run_receiver(store_path, forwarding(url + "/", listen_token=TOKEN), scenario)
     assert app.count == before
     assert [r.forward for r in kept] == [None, None, None]
     assert [r.reaction for r in kept] == ["dropped"] * 3
@@ -418,7 +394,7 @@ def test_rejected_requests_stay_unless_forward_all(
         assert (await c.get("/get")).status_code == 200
 
     settings = forwarding(url + "/", listen_token=TOKEN, token="other", forward_all=True)
-    wrong, get = run(store_path, settings, all_of_them)[-2:]
+    wrong, get = run_receiver(store_path, settings, all_of_them)[-2:]
     sent = app.seen[before:]
     assert [s.method for s in sent] == ["POST", "GET"]
     assert sent[0].header("verifier-token") == "x"  # a wrong token is never swapped for a good one
@@ -435,7 +411,9 @@ def test_forward_token_replaces_a_good_token(
     async def scenario(c: httpx.AsyncClient) -> None:
         await c.post("/t", content=ORDER, headers={"Verifier-Token": TOKEN})
 
-    run(store_path, forwarding(url + "/", listen_token=TOKEN, token="handler-token"), scenario)
+    run_receiver(
+        store_path, forwarding(url + "/", listen_token=TOKEN, token="handler-token"), scenario
+    )
     [seen] = app.seen[before:]
     assert [v for k, v in seen.headers if k == "verifier-token"] == ["handler-token"]
 
@@ -450,7 +428,7 @@ def test_scripted_answers_win_but_the_handler_is_still_called(
         assert (await c.post("/ok", content=ORDER)).status_code == 503  # --fail-first 1
         assert (await c.post("/ok", content=ORDER)).status_code == 200  # the handler's answer
 
-    first, second = run(store_path, forwarding(url + "/", fail_first=1), scenario)
+    first, second = run_receiver(store_path, forwarding(url + "/", fail_first=1), scenario)
     assert app.count == before + 2
     assert first.status == 503 and first.reaction == "resend"
     assert first.forward and first.forward.status == 200
@@ -462,7 +440,7 @@ def test_scripted_answers_win_but_the_handler_is_still_called(
         assert r.status_code == 202 and r.json()["received"] is True
         assert time.perf_counter() - started >= 0.2  # --delay: not answered before
 
-    rec = run(store_path, forwarding(url + "/", status=202, delay=0.2), status_given)[-1]
+    rec = run_receiver(store_path, forwarding(url + "/", status=202, delay=0.2), status_given)[-1]
     assert rec.forward and rec.forward.status == 500 and rec.reaction == "done"
 
 
@@ -508,7 +486,7 @@ def test_misbehaving_handlers(
             if body is not None:
                 assert r.content == body
 
-        [rec] = run(store_path, forwarding(raw.url + "/hook"), scenario)
+        [rec] = run_receiver(store_path, forwarding(raw.url + "/hook"), scenario)
         assert raw.requests[0].startswith(b"POST /hook HTTP/1.1\r\nhost: 127.0.0.1:")
         assert raw.requests[0].endswith(b"\r\n\r\n" + ORDER)
     assert rec.forward is not None

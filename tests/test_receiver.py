@@ -4,40 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
+from tests.helpers import run_receiver
 from vwh.receiver import ReceiverSettings, create_app
-from vwh.store import BatchWriter, CapturedRequest, CaptureStore
+from vwh.store import BatchWriter, CaptureStore
 
 ORDER = b'{"orderId": "AG-1:ORD-2", "entityId": "AG-1:ORD-2", "accountId": "AG-1"}'
-Scenario = Callable[[httpx.AsyncClient], Awaitable[Any]]
-
-
-def run(store_path: Path, settings: ReceiverSettings, scenario: Scenario) -> list[CapturedRequest]:
-    """Run a scenario against the app; return what was kept, oldest first."""
-    store = CaptureStore(store_path)
-    seen: list[CapturedRequest] = []
-    writer = BatchWriter(store_path, on_commit=seen.extend)
-    app = create_app(settings, writer, store)
-
-    async def go() -> None:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://vwh") as client:
-            await scenario(client)
-
-    try:
-        asyncio.run(go())
-    finally:
-        writer.close()
-    kept = list(store.iter_all())
-    store.close()
-    assert [r.id for r in seen] == [r.id for r in kept[len(kept) - len(seen) :]]
-    return kept
 
 
 def post(client: httpx.AsyncClient, body: bytes, **headers: str) -> Awaitable[httpx.Response]:
@@ -50,7 +27,7 @@ def test_right_token_is_accepted_and_kept(store_path: Path) -> None:
         assert r.status_code == 200
         assert r.json() == {"received": True, "id": 1}
 
-    [rec] = run(store_path, ReceiverSettings(token="s3cret"), scenario)
+    [rec] = run_receiver(store_path, ReceiverSettings(token="s3cret"), scenario)
     assert rec.verdict == "ok" and rec.status == 200 and rec.body == ORDER
     assert rec.ids["orderId"] == "AG-1:ORD-2" and rec.attempt == 1
     assert "s3cret" not in json.dumps(rec.headers) and "s3cret" not in rec.token_masked
@@ -68,7 +45,7 @@ def test_wrong_or_missing_token_is_401_and_kept(
         assert r.status_code == 401
         assert verdict in r.json()["error"]
 
-    [rec] = run(store_path, ReceiverSettings(token="s3cret"), scenario)
+    [rec] = run_receiver(store_path, ReceiverSettings(token="s3cret"), scenario)
     assert rec.verdict == verdict and rec.rejected and rec.body == ORDER
     assert rec.attempt is None  # a rejected request is not a delivery
 
@@ -80,7 +57,7 @@ def test_reject_status_and_renamed_header(store_path: Path) -> None:
         assert (await post(c, ORDER, **{"x-signature": "s3cret"})).status_code == 200
         assert (await post(c, ORDER, **{"Verifier-Token": "s3cret"})).status_code == 403
 
-    ok, rejected = run(store_path, settings, scenario)
+    ok, rejected = run_receiver(store_path, settings, scenario)
     assert ok.verdict == "ok" and rejected.verdict == "missing"
     assert "s3cret" not in json.dumps(ok.headers)
 
@@ -101,7 +78,7 @@ def test_bad_bodies_are_400_and_kept(store_path: Path, body: bytes, error: str) 
         assert r.status_code == 400
         assert error in r.json()["error"]
 
-    [rec] = run(store_path, ReceiverSettings(token="t"), scenario)
+    [rec] = run_receiver(store_path, ReceiverSettings(token="t"), scenario)
     assert rec.body == body and error in (rec.error or "")
 
 
@@ -109,7 +86,7 @@ def test_wrong_token_wins_over_bad_body(store_path: Path) -> None:
     async def scenario(c: httpx.AsyncClient) -> None:
         assert (await post(c, b"[", **{"Verifier-Token": "x"})).status_code == 401
 
-    run(store_path, ReceiverSettings(token="t"), scenario)
+    run_receiver(store_path, ReceiverSettings(token="t"), scenario)
 
 
 def test_oversize_body_is_413_and_kept_without_body(store_path: Path) -> None:
@@ -123,7 +100,7 @@ def test_oversize_body_is_413_and_kept_without_body(store_path: Path) -> None:
         r = await c.post("/", content=chunks())
         assert r.status_code == 413
 
-    first, streamed = run(store_path, ReceiverSettings(max_body=100), scenario)
+    first, streamed = run_receiver(store_path, ReceiverSettings(max_body=100), scenario)
     assert first.body is None and first.body_size == 208 and first.status == 413
     assert streamed.body is None and streamed.body_size > 100
 
@@ -134,7 +111,7 @@ def test_other_methods_are_405_and_kept(store_path: Path) -> None:
         assert r.status_code == 405 and r.headers["allow"] == "POST"
         assert (await c.put("/hooks", content=ORDER)).status_code == 405
 
-    get, put = run(store_path, ReceiverSettings(), scenario)
+    get, put = run_receiver(store_path, ReceiverSettings(), scenario)
     assert (get.method, get.query) == ("GET", "x=1") and put.method == "PUT"
 
 
@@ -145,7 +122,7 @@ def test_scripted_status_delay_and_response_body(store_path: Path) -> None:
         r = await post(c, ORDER)
         assert r.status_code == 202 and r.json() == {"next": "step"}
 
-    [rec] = run(store_path, settings, scenario)
+    [rec] = run_receiver(store_path, settings, scenario)
     assert rec.latency_ms >= 200
 
 
@@ -157,7 +134,7 @@ def test_fail_first_answers_503_per_distinct_body(store_path: Path) -> None:
         assert codes == [503, 503, 503, 200, 503]
         return codes
 
-    recs = run(store_path, ReceiverSettings(fail_first=2), scenario)
+    recs = run_receiver(store_path, ReceiverSettings(fail_first=2), scenario)
     assert [r.attempt for r in recs] == [1, 2, 1, 3, 2]
     assert [r.is_resend for r in recs] == [False, True, False, True, True]
 
@@ -166,8 +143,8 @@ def test_resends_are_recognised_across_restarts(store_path: Path) -> None:
     async def once(c: httpx.AsyncClient) -> None:
         await post(c, ORDER)
 
-    run(store_path, ReceiverSettings(), once)
-    [_, again] = run(store_path, ReceiverSettings(), once)
+    run_receiver(store_path, ReceiverSettings(), once)
+    [_, again] = run_receiver(store_path, ReceiverSettings(), once)
     assert again.attempt == 2 and again.first_seen_at is not None
 
 
@@ -180,7 +157,7 @@ def test_save_writes_accepted_bodies_byte_for_byte(store_path: Path, tmp_path: P
         await post(c, ORDER, **{"Verifier-Token": "wrong"})
         await post(c, b"[]", **{"Verifier-Token": "t"})
 
-    run(store_path, ReceiverSettings(token="t", save_dir=save), scenario)
+    run_receiver(store_path, ReceiverSettings(token="t", save_dir=save), scenario)
     assert [p.name for p in save.iterdir()] == ["vwh-000001.json"]
     assert (save / "vwh-000001.json").read_bytes() == ORDER
 

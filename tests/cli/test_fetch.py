@@ -27,15 +27,6 @@ def doc(name: str) -> dict:
     return json.loads((FIXTURES / "api" / f"{name}.json").read_text())
 
 
-@pytest.fixture
-def vendasta(vendasta: RunningFake, monkeypatch: pytest.MonkeyPatch) -> RunningFake:
-    """The fake Vendasta, with vwh pointed at it through its environment."""
-    monkeypatch.setenv("VWH_CREDENTIALS", str(RS256))
-    monkeypatch.setenv("VWH_TOKEN_URL", vendasta.token_url)
-    monkeypatch.setenv("VWH_BASE_URL", vendasta.base_url)
-    return vendasta
-
-
 def secrets_absent(vendasta: RunningFake, *results: CliResult) -> None:
     """No token the fake issued, and no private key, in anything vwh printed."""
     key_line = json.loads(RS256.read_text())["private_key"].splitlines()[1]

@@ -8,22 +8,11 @@ import stat
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.fakes.vendasta import ES256, RS256, RunningFake
 from tests.helpers import invoke, run_vwh, vwh_env
 from vwh.errors import ExitCode
 
 ORDER_ID = "AG-7PQTGLLXQQ:ORD-S548DKHMKX"
-
-
-@pytest.fixture
-def vendasta(vendasta: RunningFake, monkeypatch: pytest.MonkeyPatch) -> RunningFake:
-    """The fake Vendasta, with vwh pointed at it through its environment."""
-    monkeypatch.setenv("VWH_CREDENTIALS", str(RS256))
-    monkeypatch.setenv("VWH_TOKEN_URL", vendasta.token_url)
-    monkeypatch.setenv("VWH_BASE_URL", vendasta.base_url)
-    return vendasta
 
 
 def test_prints_bearer_and_the_token(vendasta: RunningFake) -> None:
