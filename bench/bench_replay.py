@@ -9,11 +9,10 @@ machine slows both sides alike. Bounded: about a minute with the defaults.
     python bench/bench_replay.py --clients       # also httpx and httpx-aiohttp, for the record
     python bench/bench_replay.py --receiver asgi # a bare ASGI receiver: wrk gets faster
 
-Measured on the 2-vCPU dev VM, shared and noisy (medians of 3 rounds, over 4 runs),
-as ratios to wrk on a bare Starlette receiver, at concurrency 64 / 1:
-vwh (aiohttp) 0.28-0.39 / 0.30-0.38; the same Sender over httpx with httpx-aiohttp's
-transport 0.16-0.19 / 0.14-0.23; over the stock httpx pool 0.03-0.04 / 0.10-0.12.
-The whole `vwh replay` command (start-up, reading, output included) 0.22-0.30.
+The receiver and wrk's script (fresh order ids per request) are those of
+bench_listen.py. With --clients, the same delivery code over httpx's stock pool
+measured 0.03-0.04 of wrk at concurrency 64, and over httpx-aiohttp's transport
+0.16-0.19, against aiohttp's 0.28-0.40: why `vwh replay` sends through aiohttp.
 """
 
 from __future__ import annotations
@@ -22,20 +21,17 @@ import argparse
 import asyncio
 import json
 import os
-import re
-import shutil
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from common import Server, free_port, median, need_wrk, python, wrk  # noqa: E402
 
 from vwh.delivery import (  # noqa: E402
     DeliveryOutcome,
@@ -51,65 +47,10 @@ TOKEN = "bench-token"
 POLICY = ResendPolicy(attempts=1, timeout=30)
 
 
-# The receiver: answers every request 200 at once.
-
-
-async def raw_asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    if scope["type"] != "http":
-        return
-    more = True
-    while more:
-        more = (await receive()).get("more_body", False)
-    headers = [(b"content-type", b"application/json"), (b"content-length", b"17")]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": b'{"received":true}'})
-
-
-def starlette_app() -> Any:
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import Response
-    from starlette.routing import Route
-
-    async def ok(request: Request) -> Response:
-        await request.body()
-        return Response(b'{"received":true}', media_type="application/json")
-
-    return Starlette(routes=[Route("/{path:path}", ok, methods=["POST"])])
-
-
-def serve(port: int, receiver: str) -> None:
-    import uvicorn
-
-    app = raw_asgi if receiver == "asgi" else starlette_app()
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=port,
-        http="httptools",
-        loop="asyncio",
-        lifespan="off",
-        log_level="error",
-        access_log=False,
-    )
-
-
-def start_receiver(receiver: str) -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, __file__, "--serve", str(port), "--receiver", receiver]
-    )
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, f"http://127.0.0.1:{port}/hooks/vendasta"
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("the receiver did not start")
+def start_receiver(receiver: str) -> Server:
+    """The same bare receiver as bench_listen.py's baseline (or a bare ASGI one)."""
+    port = free_port()
+    return Server([python(), str(ROOT / "bench" / "bare_app.py"), str(port), receiver], port)
 
 
 # The two sides
@@ -123,30 +64,9 @@ def payloads(count: int) -> list[bytes]:
     ]
 
 
-def wrk(url: str, body: bytes, concurrency: int, seconds: int) -> float:
-    script = (
-        'wrk.method = "POST"\n'
-        'wrk.headers["Content-Type"] = "application/json"\n'
-        f'wrk.headers["Verifier-Token"] = "{TOKEN}"\n'
-        f"wrk.body = {json.dumps(body.decode())}\n"
-    )
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(script)
-    try:
-        threads = str(max(1, min(concurrency, os.cpu_count() or 1)))
-        out = subprocess.run(
-            ["wrk", "-t", threads, "-c", str(concurrency), "-d", f"{seconds}s", "-s", f.name, url],
-            capture_output=True,
-            text=True,
-            timeout=seconds + 30,
-            check=True,
-        ).stdout
-    finally:
-        os.unlink(f.name)
-    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if match is None or "Non-2xx" in out or "Socket errors" in out:
-        raise SystemExit(f"wrk did not run cleanly:\n{out}")
-    return float(match.group(1))
+def wrk_rate(base_url: str, concurrency: int, seconds: int) -> float:
+    """wrk posting order bodies of the same shape and size, fresh ids each."""
+    return wrk(base_url, concurrency, seconds, "post_unique.lua", f"c{concurrency}")["rps"]
 
 
 def requests_for(url: str, bodies: Sequence[bytes]) -> list[OutgoingRequest]:
@@ -219,34 +139,30 @@ def rounds(n: int, sides: dict[str, Callable[[], float]]) -> dict[str, float]:
             seen[name].append(run())
     for name, values in seen.items():
         print(f"    {name:>18}: {', '.join(f'{v:,.0f}' for v in values)}", flush=True)
-    return {name: statistics.median(values) for name, values in seen.items()}
+    return {name: median(values) for name, values in seen.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--receiver", choices=("starlette", "asgi"), default="starlette")
     parser.add_argument("--count", type=int, default=5000, help="payloads per vwh run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=3, help="length of each wrk run")
     parser.add_argument("--clients", action="store_true", help="also time httpx clients")
     args = parser.parse_args()
-    if args.serve:
-        serve(args.serve, args.receiver)
-        return
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is not installed")
+    need_wrk()
     bodies = payloads(args.count)
-    proc, url = start_receiver(args.receiver)
+    receiver = start_receiver(args.receiver)
+    url = receiver.url + "/hooks/vendasta"
     try:
         print(f"receiver: {args.receiver} app on uvicorn + httptools, {url}")
         print(f"vwh: {args.count:,} payloads per run, {len(bodies[0])} bytes each")
-        wrk(url, bodies[0], 64, 1)  # warm up
+        wrk_rate(receiver.url, 64, 1)  # warm up
         wrk_rates: dict[int, float] = {}
         for concurrency, count in ((64, args.count), (1, args.count // 2)):
             requests = requests_for(url, bodies[:count])
             sides: dict[str, Callable[[], float]] = {
-                "wrk": lambda c=concurrency: wrk(url, bodies[0], c, args.seconds),
+                "wrk": lambda c=concurrency: wrk_rate(receiver.url, c, args.seconds),
                 "vwh": lambda c=concurrency, r=requests: vwh(r, c),
             }
             if args.clients:
@@ -267,8 +183,7 @@ def main() -> None:
         print(f"vwh replay, the whole command ({args.count:,} payloads in a JSONL file, c=64):")
         print(f"    {'vwh replay':>18}: {cli:8,.0f} req/s   ratio to wrk {cli / wrk_rates[64]:.2f}")
     finally:
-        proc.terminate()
-        proc.wait(10)
+        receiver.stop()
 
 
 if __name__ == "__main__":

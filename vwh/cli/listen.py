@@ -10,8 +10,6 @@ import typer
 if TYPE_CHECKING:
     from vwh.forward import ForwardSettings
 
-LOOPBACK = ("127.0.0.1", "::1", "localhost")
-
 
 def listen(
     ctx: typer.Context,
