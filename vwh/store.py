@@ -387,6 +387,22 @@ class CaptureStore:
         )[0]
         return int(row[0]), row[1]
 
+    def find(
+        self,
+        where: str = "1",
+        params: tuple[Any, ...] = (),
+        *,
+        newest_first: bool = True,
+        limit: int | None = None,
+    ) -> list[CapturedRequest]:
+        """Kept requests matching a WHERE clause (built by vwh.query), by id."""
+        order = "DESC" if newest_first else "ASC"
+        sql = f"SELECT * FROM requests WHERE {where} ORDER BY id {order}"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params += (limit,)
+        return [_from_row(r) for r in self._query(sql, params)]
+
 
 _STOP = None  # tells the writer thread to finish
 CommitCallback = Callable[[list["CapturedRequest"]], None]
