@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import secrets
 import time
 from collections import OrderedDict
@@ -27,6 +26,7 @@ from starlette.types import Receive, Scope, Send
 
 from vwh.errors import StoreError
 from vwh.forward import Forwarder, ForwardSettings, failure_of
+from vwh.saved import discard, name_body, stage_body
 from vwh.store import BatchWriter, CapturedRequest, CaptureStore
 from vwh.webhook import (
     DEFAULT_TOKEN_HEADER,
@@ -144,7 +144,7 @@ class Receiver:
         record: CapturedRequest | None = None
         try:
             record, declared = self._new_record(scope)
-            status, payload, headers = await self._handle(scope, receive, record, declared)
+            status, payload, headers = await self._handle(scope, receive, record, declared, started)
         except asyncio.CancelledError:
             # The listener is stopping: keep the request and say so on the wire too.
             await _answer(send, 503, self._stopped(record, started), None)
@@ -195,10 +195,9 @@ class Receiver:
         return record, size
 
     async def _handle(
-        self, scope: Scope, receive: Receive, record: CapturedRequest, declared: int
+        self, scope: Scope, receive: Receive, record: CapturedRequest, declared: int, started: float
     ) -> tuple[int, bytes, Headers | None]:
         s = self.settings
-        started = time.perf_counter()
         body, record.body_size, complete = await _read_body(receive, declared, s.max_body)
         record.body = body
         answer: Answer
@@ -220,7 +219,7 @@ class Receiver:
             record.status, answer, out_headers = await self._relay(scope, record, body)
         staged = None
         if s.save_dir is not None and body is not None and complete and not record.rejected:
-            staged = _stage_body(s.save_dir, record)
+            staged = stage_body(s.save_dir, record)
             if staged is None:  # not saved: not done either
                 record.status, answer, out_headers = 503, {"error": record.error}, None
         record.latency_ms = (time.perf_counter() - started) * 1000
@@ -230,10 +229,10 @@ class Receiver:
             await self.writer.write(record)
         except BaseException:
             if staged is not None:
-                _discard(staged)
+                discard(staged)
             raise
         if staged is not None:
-            _commit_body(staged, record)
+            name_body(staged, record)
         payload = answer if isinstance(answer, bytes) else _json_bytes(answer, record.id)
         if out_headers is None and record.status == 405:
             out_headers = [(b"content-type", _JSON), (b"allow", b"POST")]
@@ -416,34 +415,6 @@ def _json_bytes(answer: dict[str, object], request_id: int | None) -> bytes:
     if request_id is not None and answer is _RECEIVED:
         return b'{"received":true,"id":%d}' % request_id  # the hot path, without json.dumps
     return json.dumps({**answer, "id": request_id}, separators=(",", ":")).encode()
-
-
-def _stage_body(directory: Path, record: CapturedRequest) -> Path | None:
-    """Write the body to a temporary file before the commit, so a 2xx means both happened.
-
-    On failure (a full disk, say) nothing is left behind and the record says why.
-    """
-    assert record.body is not None
-    staged = directory / f".vwh-{secrets.token_hex(8)}.tmp"
-    try:
-        with open(staged, "xb") as file:
-            file.write(record.body)
-    except OSError as exc:
-        _discard(staged)
-        record.error = f"cannot save the body in {directory}: {exc.strerror or exc}"
-        return None
-    return staged
-
-
-def _commit_body(staged: Path, record: CapturedRequest) -> None:
-    """Give a staged body its name, so `ls` sorts files in arrival order (needs no space)."""
-    with contextlib.suppress(OSError):
-        os.replace(staged, staged.with_name(f"vwh-{record.id:06d}.json"))
-
-
-def _discard(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        path.unlink()
 
 
 def create_app(
