@@ -261,7 +261,8 @@ def history_table(records: Iterable[CapturedRequest]) -> RenderableType:
     """Kept requests as a table, in the order given (newest first for history)."""
     table = Table(pad_edge=False, box=None, header_style="bold")
     for name in ("#", "received", "request", "token", "status", "ids"):
-        table.add_column(name, no_wrap=name != "ids", overflow="fold")
+        # A long path folds: with no_wrap it would push the ids off the table.
+        table.add_column(name, no_wrap=name not in ("request", "ids"), overflow="fold")
     for r in records:
         try:
             table.add_row(
