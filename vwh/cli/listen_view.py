@@ -220,7 +220,7 @@ def request_table(
         try:
             cells = _live_cells(r, forwarding)
         except Exception as exc:  # one record that cannot be drawn stops no other
-            cells = ["", str(r.id), _cell(unshowable(r, exc), "red")]
+            cells = ["", str(r.id), "", "", _cell(unshowable(r, exc), "red")]
         table.add_row(*cells)
     summary = Text(stats.summary(), style="bold")
     return Group(table, summary)
@@ -274,7 +274,7 @@ def history_table(records: Iterable[CapturedRequest]) -> RenderableType:
                 _cell(ids_text(r, compact=True) or (r.error or "")),
             )
         except Exception as exc:  # one record that cannot be drawn stops no other
-            table.add_row(str(r.id), "", _cell(unshowable(r, exc), "red"))
+            table.add_row(str(r.id), "", "", "", "", _cell(unshowable(r, exc), "red"))
     return table
 
 
