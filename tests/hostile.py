@@ -82,8 +82,13 @@ def assert_inert(data: bytes) -> str:
     return text
 
 
-def run_vwh_bytes(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
+def run_vwh_bytes(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[bytes]:
     """The real `vwh`, piped, its output kept as bytes (decoding would hide what it wrote)."""
     return subprocess.run(
-        [sys.executable, "-m", "vwh", *args], capture_output=True, env=vwh_env(), timeout=timeout
+        [sys.executable, "-m", "vwh", *args],
+        capture_output=True,
+        env=env or vwh_env(),
+        timeout=timeout,
     )
