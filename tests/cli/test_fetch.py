@@ -332,11 +332,13 @@ def test_a_terminal_80_columns_wide(vendasta: RunningFake) -> None:
         assert token not in result.stdout + result.stderr
 
 
-HOSTILE_USER = "U-0ddba11-hostile"  # fixtures/api/user-hostile.json: escapes in every field
+HOSTILE_USER = "U-0ddba11-hostile"  # fixtures/api-hostile/user.json: escapes in every field
 
 
 def test_api_data_reaches_the_screen_inert(vendasta: RunningFake) -> None:
     from tests.hostile import assert_inert, run_vwh_bytes
+
+    vendasta.fake.load_records(FIXTURES / "api-hostile")  # gone at the next reset
 
     env = vwh_env(
         VWH_CREDENTIALS=str(RS256), VWH_TOKEN_URL=vendasta.token_url, VWH_BASE_URL=vendasta.base_url
@@ -353,7 +355,8 @@ def test_api_data_reaches_the_screen_inert(vendasta: RunningFake) -> None:
 
     as_json = run_vwh_bytes("fetch", "user", HOSTILE_USER, "--json", env=env)
     assert as_json.returncode == 0, as_json.stderr
-    assert json.loads(assert_inert(as_json.stdout)) == doc("user-hostile")
+    hostile = json.loads((FIXTURES / "api-hostile" / "user.json").read_text())
+    assert json.loads(assert_inert(as_json.stdout)) == hostile
 
     terminal = run_vwh_bytes(
         "fetch", "user", HOSTILE_USER, env={**env, "TTY_COMPATIBLE": "1", "TERM": "xterm"}
