@@ -148,6 +148,7 @@ class ListenerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.stdout = ""
         self.stderr = ""
+        self.stdout_bytes = b""  # exactly what it wrote, for checks that decoding would hide
         self._out: list[bytes] = []
         self._err: list[bytes] = []
         self._readers: list[threading.Thread] = []
@@ -186,7 +187,8 @@ class ListenerProcess:
         code = self.proc.wait(timeout)
         for reader in self._readers:
             reader.join(timeout)
-        self.stdout = b"".join(self._out).decode(errors="replace")
+        self.stdout_bytes = b"".join(self._out)
+        self.stdout = self.stdout_bytes.decode(errors="replace")
         self.stderr = b"".join(self._err).decode(errors="replace")
         return code
 

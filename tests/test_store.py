@@ -111,3 +111,23 @@ def test_to_json_is_json_ready(store_path: Path) -> None:
     data = record.to_json()
     assert data["body"] == "\xff\x00"
     assert data["path"] == "/hook"
+
+
+def test_a_display_that_fails_stops_neither_the_writer_nor_later_displays(
+    store_path: Path,
+) -> None:
+    CaptureStore(store_path).close()
+    shown: list[int | None] = []
+
+    def show(records: list[CapturedRequest]) -> None:
+        if any(r.path == "/bad" for r in records):
+            raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+        shown.extend(r.id for r in records)
+
+    writer = BatchWriter(store_path, on_commit=show)
+    try:
+        assert writer.write_now(_record(path="/bad")) == 1
+        assert writer.write_now(_record(path="/later")) == 2
+    finally:
+        writer.close()
+    assert shown == [2]

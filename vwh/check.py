@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from vwh.delivery import Attempt, OutgoingRequest, Sender, build_request, check_url
 from vwh.errors import ExitCode, UnreachableError, UsageError
 from vwh.samples import SampleOptions, sample_body
+from vwh.sanitize import inert
 from vwh.webhook import (
     DEFAULT_TOKEN_HEADER,
     VENDASTA_TIMEOUT,
@@ -403,8 +404,7 @@ class CheckResult:
         """The start of the answer's body, on one line, safe to print."""
         if self.attempt is None:
             return ""
-        text = " ".join(self.attempt.body.decode("utf-8", "replace").split())
-        text = "".join(c if c.isprintable() else "?" for c in text)
+        text = inert(" ".join(self.attempt.body.decode("utf-8", "backslashreplace").split()))
         return text if len(text) <= RESPONSE_SNIPPET else text[: RESPONSE_SNIPPET - 1] + "…"
 
     def to_json(self) -> dict[str, Any]:

@@ -502,7 +502,9 @@ class BatchWriter:
                 with contextlib.suppress(RuntimeError):
                     batch.loop.call_soon_threadsafe(_resolve, batch.items, error)
         if self.on_commit is not None and error is None:
-            self.on_commit([record for batch in batches for record, _ in batch.items])
+            # Showing is not keeping: a display that fails must not stop this thread.
+            with contextlib.suppress(Exception):
+                self.on_commit([record for batch in batches for record, _ in batch.items])
 
 
 @dataclass

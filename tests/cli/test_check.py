@@ -212,3 +212,38 @@ def _report_for(app: Starlette) -> CheckReport:
     report = asyncio.run(go())
     assert {r.result for r in report.results} == {Result.PASSED, Result.FAILED}
     return report
+
+
+HOSTILE_ANSWER = b"\x1b]0;pwned\x07 \x1b[31mred\xc2\x9b2J \xe2\x80\xae \xff\r\nforged: line"
+
+
+def _answers_hostile() -> Starlette:
+    async def hook(request: Request) -> Response:
+        return Response(HOSTILE_ANSWER, status_code=200)
+
+    return Starlette(routes=[Route(PATH, hook, methods=["POST"])])
+
+
+def test_a_hostile_answer_is_shown_inert() -> None:
+    from tests.hostile import assert_inert, run_vwh_bytes
+
+    with ThreadedServer(_answers_hostile()) as running:
+        env = vwh_env(VWH_TOKEN=TOKEN)
+        plain = run_vwh_bytes("check", running.url + PATH, env=env)
+        as_json = run_vwh_bytes("check", running.url + PATH, "--json", env=env)
+    text = assert_inert(plain.stdout)
+    assert plain.returncode == 1, plain.stderr
+    assert "    answer: \\x1b]0;pwned\\x07 \\x1b[31mred\\x9b2J \\u202e \\xff forged: line" in text
+    assert "\nforged" not in text
+    doc = json.loads(assert_inert(as_json.stdout))
+    assert doc["checks"][1]["response"].startswith("\\x1b]0;pwned\\x07")
+
+    async def go() -> CheckReport:
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=_answers_hostile()))
+        async with client, Sender(client=client) as sender:
+            return await run_checks(CheckConfig("http://h.test" + PATH, TOKEN), sender)
+
+    table = render(asyncio.run(go()), 100)
+    assert "\\x1b]0;pwned" in table
+    for raw in ("\x1b", "\x07", "\x9b", "\u202e"):
+        assert raw not in table

@@ -294,3 +294,19 @@ def test_from_history_resends_a_kept_request_unchanged(store_path: Path, tmp_pat
     assert [r.header("x-trace") for r in records[:3]] == ["t-1", None, "t-1"]
     assert [r.path for r in records[:3]] == ["/a", "/", "/"]  # sent to --to as given
     assert TOKEN not in first.stdout + first.stderr + again.stderr
+
+
+def test_a_hostile_file_name_is_shown_inert(tmp_path: Path) -> None:
+    from tests.hostile import assert_inert, run_vwh_bytes
+
+    name = order_file(tmp_path, "\x1b]0;pwned\x07\tfake\x9b.json")
+    with ThreadedServer(Scripted(200, 200)) as server:
+        plain = run_vwh_bytes("replay", name, "--to", server.url)
+        as_json = run_vwh_bytes("replay", name, "--to", server.url, "--json")
+    assert plain.returncode == 0 == as_json.returncode, plain.stderr
+    # Tab-separated by design: the separators are vwh's, every field inert.
+    fields = [assert_inert(field) for field in plain.stdout.rstrip(b"\n").split(b"\t")]
+    assert fields[0].endswith("/\\x1b]0;pwned\\x07\\tfake\\x9b.json")
+    assert fields[1:3] == ["delivered", "200 OK"]
+    assert json.loads(assert_inert(as_json.stdout))["source"] == name
+    assert "\x1b" not in plain.stderr.decode() + as_json.stderr.decode()

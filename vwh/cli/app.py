@@ -111,7 +111,9 @@ def main() -> None:
     except VwhError as exc:
         if _debug_wanted():
             raise
-        print(f"vwh: error: {exc}", file=sys.stderr)
+        from vwh.sanitize import inert  # a message can quote the outside world
+
+        print(f"vwh: error: {inert(str(exc))}", file=sys.stderr)
         sys.exit(int(exc.exit_code))
     except KeyboardInterrupt:
         print("vwh: interrupted", file=sys.stderr)
@@ -119,8 +121,11 @@ def main() -> None:
     except Exception as exc:  # the last resort: never a traceback unless asked
         if _debug_wanted():
             raise
+        from vwh.sanitize import inert
+
         print(
-            f"vwh: unexpected error: {type(exc).__name__}: {exc} (run with --debug for details)",
+            f"vwh: unexpected error: {type(exc).__name__}: {inert(str(exc))}"
+            " (run with --debug for details)",
             file=sys.stderr,
         )
         sys.exit(int(ExitCode.FAILURE))

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from pathlib import Path
 
-from vwh.cli.listen_view import plain_line, request_table
+from vwh.cli.listen_view import json_shown, plain_line, request_table, shown
 from vwh.cli.output import Output, untrusted
 from vwh.listener import Listener, ListenStats
 from vwh.paths import default_store_path
@@ -41,19 +40,17 @@ def run_listen(
         ):
             listener.run(show, on_started=lambda: _ready(out))
     else:
-        render = _json_line if json_out else plain_line
 
         def show(records: list[CapturedRequest]) -> None:
             for record in records:
                 stats.add(record)
-            out.lines([render(record) for record in records])
+            if json_out:
+                out.lines([json_shown(record) for record in records])
+            else:
+                out.lines([shown(plain_line, record) for record in records])
 
         listener.run(show, on_started=lambda: _ready(out))
     out.note(f"stopped: {stats.summary()}")
-
-
-def _json_line(record: CapturedRequest) -> str:
-    return json.dumps(record.to_json(), ensure_ascii=False)
 
 
 def _ready(out: Output) -> None:

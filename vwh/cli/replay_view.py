@@ -19,6 +19,7 @@ from vwh.delivery import Attempt, DeliveryOutcome, Outcome, OutgoingRequest, Res
 from vwh.errors import ExitCode, InputError, UsageError
 from vwh.payloads import Payload
 from vwh.replay import Target
+from vwh.sanitize import inert
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -102,9 +103,9 @@ def results_table(outcomes: Sequence[DeliveryOutcome], verbose: bool) -> Table:
         waited = [duration(sum(a.waited for a in o.attempts) * 1000)] if verbose else []
         table.add_row(
             str(number),
-            Text(o.request.label),  # Text, never markup: names come from the outside
+            Text(inert(o.request.label)),  # inert Text, never markup: names come from outside
             Text(o.outcome.value, style=_STYLES[o.outcome]),
-            Text(answer(o.last)),
+            Text(inert(answer(o.last))),
             str(len(o.attempts)),
             *waited,
             duration(o.elapsed_ms),
@@ -115,7 +116,7 @@ def results_table(outcomes: Sequence[DeliveryOutcome], verbose: bool) -> Table:
                     "",
                     Text(f"  attempt {a.number}", style="dim"),
                     "",
-                    Text(answer(a)),
+                    Text(inert(answer(a))),
                     "",
                     duration(a.waited * 1000) if a.number > 1 else "",
                     duration(a.latency_ms),
@@ -184,10 +185,11 @@ def _with_progress(
 def _plain(output: Output, o: DeliveryOutcome, verbose: bool) -> None:
     tries = _plural(len(o.attempts), "attempt")
     fields = (o.request.label, o.outcome.value, answer(o.last), tries, duration(o.elapsed_ms))
-    output.line("\t".join(fields))
+    output.line("\t".join(map(inert, fields)))  # a tab in a name cannot add a field
     if verbose:
         for a in o.attempts:
-            output.line(f"  {_attempt_heading(a)}: {answer(a)} in {duration(a.latency_ms)}")
+            heading = _attempt_heading(a)
+            output.line(inert(f"  {heading}: {answer(a)} in {duration(a.latency_ms)}"))
 
 
 def _attempt_heading(a: Attempt) -> str:
