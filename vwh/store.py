@@ -406,18 +406,22 @@ class CaptureStore:
     def delete(self, where: str = "1", params: tuple[Any, ...] = (), *, chunk: int = 2000) -> int:
         """Drop the kept requests matching a WHERE clause (from vwh.query); how many went.
 
-        Oldest first, `chunk` rows per transaction, so a listener writing at the same
-        time waits for one short transaction at a time, never for the whole clear.
+        Only what was kept when it starts: a listener writing meanwhile loses nothing
+        it answers. Oldest first, `chunk` rows per transaction, so the listener waits
+        for one short transaction at a time, never for the whole delete.
         """
+        newest = self._query("SELECT max(id) FROM requests")[0][0]
+        if newest is None:
+            return 0
         sql = (
-            f"DELETE FROM requests WHERE id IN (SELECT id FROM requests WHERE {where}"
-            " ORDER BY id LIMIT ?)"
+            f"DELETE FROM requests WHERE id IN (SELECT id FROM requests WHERE id <= ?"
+            f" AND ({where}) ORDER BY id LIMIT ?)"
         )
         total = 0
         while True:
             try:
                 with self._lock, self._conn:
-                    gone = self._conn.execute(sql, (*params, chunk)).rowcount
+                    gone = self._conn.execute(sql, (newest, *params, chunk)).rowcount
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot delete from the store at {self.path}: {exc}") from None
             total += gone
