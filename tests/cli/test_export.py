@@ -11,7 +11,7 @@ import httpx
 
 from tests.har import har_problems
 from tests.helpers import invoke, listener, run_vwh, vwh_env
-from vwh.store import CaptureStore
+from vwh.store import CapturedRequest, CaptureStore
 
 TOKEN = "s3cret-verifier-token"
 # What a sender might send: odd paths and queries, a hostile body, bytes that are not UTF-8.
@@ -75,8 +75,6 @@ def test_har_export_has_the_fields_har_1_2_requires(tmp_path: Path) -> None:
 
 def test_export_takes_the_history_filters_and_writes_to_stdout(store_path: Path) -> None:
     with CaptureStore(store_path) as store:
-        from vwh.store import CapturedRequest
-
         for i, status in enumerate((200, 401, 200, 503)):
             store.add(
                 CapturedRequest(
