@@ -100,3 +100,22 @@ def test_bad_format_and_unwritable_file_are_one_line(store_path: Path, tmp_path:
     nowhere = run_vwh("export", "-o", str(tmp_path / "no" / "x.ndjson"))
     assert nowhere.returncode == 2 and nowhere.stderr.startswith("vwh: error: cannot write ")
     assert nowhere.stderr.count("\n") == 1
+
+
+def test_a_reader_that_stops_early_only_stops_the_export(store_path: Path) -> None:
+    import subprocess
+    import sys
+
+    with CaptureStore(store_path) as store:
+        for _ in range(2000):  # far more than a pipe holds
+            store.add(CapturedRequest(received_at=1.0, method="POST", path="/p", body=b"{}" * 64))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vwh", "export"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=vwh_env(),
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    assert json.loads(proc.stdout.readline())["id"] == 1
+    proc.stdout.close()  # as `vwh export | head -1` does
+    assert proc.wait(30) == 0
+    assert proc.stderr.read() == b""
+    proc.stderr.close()

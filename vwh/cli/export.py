@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
 import typer
 
 from vwh.cli import filters
 from vwh.cli.history import STORE_HELP
+
+if TYPE_CHECKING:
+    from vwh.store import CapturedRequest
 
 
 def export(
@@ -47,12 +53,25 @@ def export(
     with open_store(store) as kept:
         records = iter_matching(kept, flt)
         if output is None:
-            write(records, sys.stdout)
+            _to_stdout(write, records)
             return
         with private_file(output) as out:
             count = write(records, out)
     plural = "s" if count != 1 else ""
     Output().note(f"exported {count} request{plural} to {untrusted(str(output))}")
+
+
+def _to_stdout(write: Callable[[Iterable[CapturedRequest], TextIO], int], records: Any) -> None:
+    """Stream to stdout; a reader that went away (`vwh export | head`) only stops it."""
+    from vwh.errors import VwhError
+
+    try:
+        write(records, sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+    except OSError as exc:
+        raise VwhError(f"cannot write to stdout: {exc.strerror or exc}") from None
 
 
 def register(app: typer.Typer) -> None:
