@@ -183,7 +183,7 @@ def exported_request(value: dict[str, Any], label: str, where: str) -> Payload |
     return Payload(
         label,
         body,
-        method=method.upper(),
+        method=method,
         headers=tuple(_replayable([(h[0], h[1]) for h in headers], token)),
         had_token=bool(token),
         path=path,

@@ -445,10 +445,10 @@ class BatchWriter:
     showing requests there keeps that work out of the event loop too.
 
     `keep` (`vwh listen --keep N`) bounds the store: each commit also drops every
-    row whose id is N or more below the newest, in the same transaction. Ids only
-    grow, so at most N rows remain whatever else wrote; the delete walks the
-    primary key from the start and touches only rows that just aged out, so it
-    costs about one delete per insert, in this thread, never on the event loop.
+    row whose id is N or more below the newest, in the same transaction. No id is
+    above the newest, so at most N rows remain whatever else wrote; the delete
+    walks the primary key from the start and touches only rows that just aged out:
+    about one delete per insert, in this thread, never on the event loop.
     """
 
     def __init__(
