@@ -46,3 +46,21 @@ def test_kept_headers_only_when_asked_and_never_the_token() -> None:
         ("User-Agent", "Vendasta/1.0"),
         ("X-Trace", "given"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("to", "path", "query", "url"),
+    [
+        ("http://h:1/", "/hooks/a b", "x=1", "http://h:1/hooks/a%20b?x=1"),
+        ("http://h:1", "/hooks", "", "http://h:1/hooks"),
+        ("http://h:1/api/", "/hooks", "", "http://h:1/api/hooks"),
+        ("http://h:1/exact?k=2", "/hooks", "a=1", "http://h:1/exact?k=2&a=1"),
+        ("http://h:1/exact", None, "", "http://h:1/exact"),
+    ],
+)
+def test_an_exported_request_keeps_its_path_and_query_as_forwarding_does(
+    to: str, path: str | None, query: str, url: str
+) -> None:
+    payload = Payload("x:1", b"{}", method="PATCH", path=path, query=query)
+    request = Target(to).request_for(payload)
+    assert (request.url, request.method) == (url, "PATCH")

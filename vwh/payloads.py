@@ -7,11 +7,13 @@ lines) in one line a person can act on.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from vwh.errors import InputError, NotFoundError
 from vwh.store import CaptureStore
@@ -19,6 +21,7 @@ from vwh.webhook import InvalidBody, is_secret_name, parse_body
 
 STDIN = "-"
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
+EXPORT_KIND = "vwh.request"  # the "kind" of a `vwh export` record (vwh.export writes them)
 
 # Headers of a kept request that belong to its connection, not to the delivery.
 _TRANSPORT_HEADERS = frozenset(
@@ -46,6 +49,8 @@ class Payload:
     method: str = "POST"
     headers: tuple[tuple[str, str], ...] = ()  # kept headers, for --keep-headers
     had_token: bool = False  # a kept request carried a token, which the store masked
+    path: str | None = None  # an exported request's path and query, sent to again
+    query: str = ""
 
 
 @dataclass(frozen=True)
@@ -144,6 +149,52 @@ def load_history(store_path: Path, ids: Iterable[int]) -> Loaded:
     return loaded
 
 
+def exported_request(value: dict[str, Any], label: str, where: str) -> Payload | Problem | None:
+    """A `vwh export` record as the request it was; None when `value` is not one.
+
+    Like a kept request, the body goes out as it came (not checked), with the
+    record's method, path and query; its masked secrets are not sent.
+    """
+    if value.get("kind") != EXPORT_KIND:
+        return None
+    method, path, query = value.get("method"), value.get("path"), value.get("query", "")
+    headers, token = value.get("headers", []), value.get("token", "")
+    if not (
+        isinstance(method, str)
+        and method.isalpha()
+        and isinstance(path, str)
+        and path.startswith("/")
+        and isinstance(query, str)
+        and isinstance(token, str)
+        and isinstance(headers, list)
+        and all(_is_header(h) for h in headers)
+    ):
+        return Problem(label, f"{where}: not a usable vwh export record (method, path, query)")
+    body: bytes | None = None
+    try:
+        if isinstance(value.get("body_base64"), str):
+            body = base64.b64decode(value["body_base64"], validate=True)
+        elif isinstance(value.get("body"), str):
+            body = value["body"].encode("utf-8")
+    except (binascii.Error, UnicodeEncodeError):
+        body = None
+    if body is None:
+        return Problem(label, f"{where}: the exported request has no body (not kept, or bad)")
+    return Payload(
+        label,
+        body,
+        method=method,
+        headers=tuple(_replayable([(h[0], h[1]) for h in headers], token)),
+        had_token=bool(token),
+        path=path,
+        query=query,
+    )
+
+
+def _is_header(item: object) -> bool:
+    return isinstance(item, list) and len(item) == 2 and all(isinstance(x, str) for x in item)
+
+
 def _replayable(headers: Iterable[tuple[str, str]], token_masked: str) -> list[tuple[str, str]]:
     """Kept headers worth sending again: not the connection's, not masked secrets.
 
@@ -191,26 +242,31 @@ def _split(raw: bytes, name: str, *, json_lines: bool) -> Loaded:
     """One body, or one per line when the text is JSON lines."""
     if not json_lines:
         try:
-            parse_body(raw)
+            value = parse_body(raw)
         except InvalidBody as exc:
             if not _looks_like_json_lines(raw):
                 return Loaded(problems=[Problem(name, f"{name}: {exc}")])
         else:
-            return Loaded(payloads=[Payload(name, raw)])
+            return _loaded(exported_request(value, name, name) or Payload(name, raw))
     loaded = Loaded()
     for number, line in enumerate(raw.splitlines(), start=1):
         if not line.strip():
             continue
         label = f"{name}:{number}"
         try:
-            parse_body(line)
+            value = parse_body(line)
         except InvalidBody as exc:
             loaded.problems.append(Problem(label, f"{name} line {number}: {exc}"))
-        else:
-            loaded.payloads.append(Payload(label, line))
+            continue
+        exported = exported_request(value, label, f"{name} line {number}")
+        loaded.extend(_loaded(exported or Payload(label, line)))
     if not loaded.payloads and not loaded.problems:
         loaded.problems.append(Problem(name, f"{name}: empty body"))
     return loaded
+
+
+def _loaded(item: Payload | Problem) -> Loaded:
+    return Loaded(problems=[item]) if isinstance(item, Problem) else Loaded(payloads=[item])
 
 
 def _looks_like_json_lines(raw: bytes) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from vwh.delivery import OutgoingRequest, build_request, check_url, parse_header
 from vwh.payloads import Payload
@@ -49,7 +50,7 @@ class Target:
         given = {name.lower() for name, _ in self.headers} | {self.token_header.lower()}
         kept = [h for h in payload.headers if h[0].lower() not in given] if keep_headers else []
         return build_request(
-            self.url,
+            url_for(self.url, payload.path, payload.query),
             payload.body,
             token=self.token,
             token_header=self.token_header,
@@ -57,3 +58,25 @@ class Target:
             method=payload.method,
             label=payload.label,
         )
+
+
+def url_for(base: str, path: str | None, query: str = "") -> str:
+    """Where a payload goes: --to, plus an exported request's own path and query.
+
+    The rule is --forward-to's: a URL that ends with '/' (or has no path) gets the
+    request's path appended, any other URL takes every request exactly there; the
+    request's query string is always added. A plain body (no path) goes to --to.
+    """
+    if path is None and not query:
+        return base
+    parts = urlsplit(base)
+    where = parts.path
+    if path is not None and (where == "" or where.endswith("/")):
+        where = where.rstrip("/") + encoded_path(path)
+    joined = "&".join(q for q in (parts.query, query) if q)
+    return urlunsplit((parts.scheme, parts.netloc, where or "/", joined, ""))
+
+
+def encoded_path(path: str) -> str:
+    """A kept path as it goes in a URL: the store keeps it decoded, as the server read it."""
+    return quote(path, safe="/:@!$&'()*+,;=-._~")

@@ -1,81 +1,95 @@
-"""`vwh history` and `vwh show` on hostile rows kept by a real listener: inert, exit 0."""
+"""`vwh history` and its filters, from the command line."""
 
 from __future__ import annotations
 
 import json
-import re
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import listener, vwh_env
-from tests.hostile import HOSTILE_REQUESTS, assert_inert, run_vwh_bytes, send_hostile
-from vwh.store import CaptureStore
-
-COUNT = len(HOSTILE_REQUESTS) + 1
+from tests.helpers import invoke, run_vwh
+from vwh.store import CapturedRequest, CaptureStore
 
 
 @pytest.fixture
-def hostile_store(store_path: Path) -> Path:
-    """A store holding every hostile request, as a real listener kept them."""
-    with listener() as proc:
-        send_hostile(proc.port)
-        assert proc.stop() == 0
+def kept(store_path: Path) -> Path:
+    now = time.time()
+    rows: list[dict[str, object]] = [
+        {"verdict": "ok", "status": 200, "attempt": 1, "body": b'{"orderId":"AG-1:ORD-ABC"}'},
+        {"verdict": "wrong", "status": 401, "body": b'{"orderId":"AG-2:ORD-X"}'},
+        {"verdict": "ok", "status": 503, "attempt": 2, "body": b'{"orderId":"AG-1:ORD-ABC"}'},
+        {"verdict": "missing", "status": 401, "path": "/other/x", "received_at": now - 7200},
+        {"verdict": "not checked", "status": 400, "error": "invalid JSON", "body": b"{"},
+        {"verdict": "ok", "status": 502, "attempt": 1, "query": "trace=zebra"},
+    ]
+    with CaptureStore(store_path) as store:
+        for row in rows:
+            fields: dict[str, object] = {"received_at": now, "method": "POST", "path": "/hooks"}
+            store.add(CapturedRequest(**{**fields, **row}))  # type: ignore[arg-type]
     return store_path
 
 
-def test_history_lists_every_row_inert(hostile_store: Path) -> None:
-    result = run_vwh_bytes("history", "--limit", "50")
-    assert result.returncode == 0, result.stderr
-    text = assert_inert(result.stdout)
-    ids = [int(m) for m in re.findall(r"^\S+Z #(\d+) ", text, re.M)]
-    assert ids == list(range(COUNT, 0, -1)) and len(text.splitlines()) == COUNT
-    assert "/\\x1b]0;retitled\\x07" in text and "order=\\ud800" in text
+def _ids(*args: str) -> list[int]:
+    result = invoke("history", "--json", *args)
+    assert result.exit_code == 0, result.stderr
+    return [json.loads(line)["id"] for line in result.stdout.splitlines()]
 
 
-def test_history_json_is_inert_and_equal_to_the_store(hostile_store: Path) -> None:
-    result = run_vwh_bytes("history", "--limit", "50", "--json")
-    assert result.returncode == 0, result.stderr
-    lines = assert_inert(result.stdout).splitlines()
-    with CaptureStore(hostile_store) as store:
-        kept = [r.to_json() for r in store.recent(50)]
-    assert [json.loads(line) for line in lines] == kept
-    assert kept[-1]["ids"] == {"orderId": "\ud800"}
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ((), [6, 5, 4, 3, 2, 1]),
+        (("--verdict", "ok"), [6, 3, 1]),
+        (("--verdict", "wrong"), [2]),
+        (("--verdict", "missing"), [4]),
+        (("--verdict", "unchecked"), [5]),
+        (("--status", "401"), [4, 2]),
+        (("--status", "5xx"), [6, 3]),
+        (("--path", "/other"), [4]),
+        (("--since", "1h"), [6, 5, 3, 2, 1]),
+        (("--grep", "ord-abc"), [3, 1]),  # an id in the body, any case
+        (("--grep", "ZEBRA"), [6]),  # the query
+        (("--grep", "other/"), [4]),  # the path
+        (("--resends",), [3]),
+        (("--verdict", "ok", "--status", "2xx"), [1]),
+        (("--limit", "2"), [6, 5]),
+        (("-n", "2", "--all"), [6, 5, 4, 3, 2, 1]),
+    ],
+)
+def test_each_filter(kept: Path, args: tuple[str, ...], expected: list[int]) -> None:
+    assert _ids(*args) == expected
 
 
-def test_history_table_on_a_terminal_is_inert(hostile_store: Path) -> None:
-    import subprocess
-    import sys
-
-    env = vwh_env(TTY_COMPATIBLE="1", TERM="xterm")
-    result = subprocess.run(
-        [sys.executable, "-m", "vwh", "history", "--limit", "50"],
-        capture_output=True, env=env, timeout=60,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    text = result.stdout.decode("utf-8")
-    for raw in ("\x1b]", "\x1b[31m", "\x1b[2J", "\x07", "\x9b", "\x85", "\u202e", "\r"):
-        assert raw not in text, raw
-    assert "\\x1b]0;" in text and "\\ud800" in text
+def test_since_a_local_time(kept: Path) -> None:
+    an_hour_ago = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() - 3600))
+    assert _ids("--since", an_hour_ago) == [6, 5, 3, 2, 1]
 
 
-def test_show_every_row_plain_and_json(hostile_store: Path) -> None:
-    with CaptureStore(hostile_store) as store:
-        kept = {n: store.get(n).to_json() for n in range(1, COUNT + 1)}
-    shown = {}
-    for n in kept:
-        plain = run_vwh_bytes("show", str(n))
-        assert plain.returncode == 0, (n, plain.stderr)
-        shown[n] = assert_inert(plain.stdout)
-        as_json = run_vwh_bytes("show", str(n), "--json")
-        assert as_json.returncode == 0, (n, as_json.stderr)
-        assert json.loads(assert_inert(as_json.stdout)) == kept[n]
-    assert '"orderId": "\\ud800"' in shown[1]
-    assert "POST /\\x1b]0;retitled\\x07\n" in shown[3]
-    assert "POST /a\\r\\n2026-01-01T00:00:00.000Z #999 POST /forged\n" in shown[4]
-    assert "x-evil: \\x9b31m\\x85\xff\n" in shown[6]  # read as latin-1: ÿ is printable
-    assert (
-        "\\x1b]8;;https://evil.example\\x1b\\click\\x1b]8;;\\x1b\\\n#999 forged\\x7f\\x00"
-        in (shown[7])
-    )
-    assert "\\x9b31m not UTF-8 \\xff\\x1b[5m" in shown[8]
+def test_all_pages_past_the_first_500(store_path: Path) -> None:
+    with CaptureStore(store_path) as store:
+        for _ in range(1203):
+            store.add(CapturedRequest(received_at=1.0, method="POST", path="/p"))
+    assert _ids("--all") == list(range(1203, 0, -1))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--verdict", "fine"), "unknown verdict 'fine'"),
+        (("--status", "2x"), "bad status '2x'"),
+        (("--since", "yesterday"), "bad time 'yesterday'"),
+    ],
+)
+def test_bad_filters_are_one_line_and_exit_2(
+    kept: Path, args: tuple[str, ...], message: str
+) -> None:
+    result = run_vwh("history", *args)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"vwh: error: {message}") and result.stderr.count("\n") == 1
+
+
+def test_plain_lines_with_a_filter(kept: Path) -> None:
+    result = run_vwh("history", "--status", "401")
+    assert result.returncode == 0
+    assert [line.split()[1] for line in result.stdout.splitlines()] == ["#4", "#2"]

@@ -25,6 +25,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "listen": ("listen", "Receive webhooks: verify the token, keep every request, show them live."),
     "history": ("history", "List kept requests, newest first."),
     "show": ("history", "Show one kept request in full: headers (secrets masked) and body."),
+    "export": (
+        "export",
+        "Write kept requests, oldest first, as NDJSON for vwh replay or as HAR 1.2.",
+    ),
+    "clear": ("clear", "Delete kept requests: all of them, or those older than --older-than."),
     "replay": ("replay", "Send webhook bodies to a handler as Vendasta would, resends included."),
     "sign": ("sign", "Print the request replay would send: raw HTTP, or a curl or HTTPie command."),
     "sample": (

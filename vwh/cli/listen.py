@@ -43,7 +43,25 @@ def listen(
     save: Path | None = typer.Option(
         None, file_okay=False, help="Also write each accepted body to this directory."
     ),
-    json_out: bool = typer.Option(False, "--json", help="One JSON object per request."),
+    json_out: bool = typer.Option(
+        False, "--json", help="One JSON object per request, after a first `ready` event line."
+    ),
+    keep: int | None = typer.Option(
+        None, min=1, metavar="N", help="Keep only the newest N requests [default: all]."
+    ),
+    count: int | None = typer.Option(
+        None,
+        min=1,
+        metavar="N",
+        help="Exit 0 once N deliveries are kept (requests that passed the token and body"
+        " checks, whatever they were answered), for scripts and CI.",
+    ),
+    exit_timeout: float | None = typer.Option(
+        None,
+        min=0.001,
+        metavar="SECONDS",
+        help="With --count: exit 5 if the N deliveries have not come SECONDS after start.",
+    ),
     forward_to: str | None = typer.Option(
         None,
         metavar="URL",
@@ -83,6 +101,8 @@ def listen(
 
     if token == "":
         raise UsageError("--token is empty: omit --token to check no token at all")
+    if exit_timeout is not None and count is None:
+        raise UsageError("--exit-timeout needs --count N (the deliveries to wait for)")
     settings = ReceiverSettings(
         token=token,
         token_header=token_header,
@@ -95,7 +115,9 @@ def listen(
         save_dir=_prepare_save_dir(save),
         forward=_forward_settings(ctx, forward_to, forward_token, forward_timeout, forward_all),
     )
-    run_listen(settings, host, port, store, json_out)
+    run_listen(
+        settings, host, port, store, json_out, keep=keep, count=count, exit_timeout=exit_timeout
+    )
 
 
 def _forward_settings(

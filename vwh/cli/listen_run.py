@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from pathlib import Path
 
 from vwh.cli.listen_view import json_shown, plain_line, request_table, shown
 from vwh.cli.output import Output, untrusted
+from vwh.errors import TimeoutError_
 from vwh.listener import Listener, ListenStats
 from vwh.paths import default_store_path
 from vwh.receiver import ReceiverSettings
+from vwh.sanitize import json_line
 from vwh.store import CapturedRequest
 from vwh.webhook import mask_secret
 
@@ -17,44 +20,96 @@ LOOPBACK_HOSTS = ("127.0.0.1", "::1", "[::1]", "localhost")
 
 
 def run_listen(
-    settings: ReceiverSettings, host: str, port: int, store_path: Path | None, json_out: bool
+    settings: ReceiverSettings,
+    host: str,
+    port: int,
+    store_path: Path | None,
+    json_out: bool,
+    *,
+    keep: int | None = None,
+    count: int | None = None,
+    exit_timeout: float | None = None,
 ) -> None:
+    """Serve until stopped, or until `count` deliveries are kept (TimeoutError_ after
+    `exit_timeout` seconds without them)."""
     out = Output(json_mode=json_out)
     listener = Listener(settings, host, port, store_path or default_store_path())
     stats = ListenStats(forwarding=settings.forward is not None)
     _banner(out, listener)
-    if out.rich:
-        from rich.live import Live
+    announce = _Announcer(out, listener)
 
-        rows: deque[CapturedRequest] = deque(maxlen=max(3, out.out.size.height - 4))
+    def render(record: CapturedRequest) -> str:
+        return json_shown(record) if json_out else shown(plain_line, record)
 
-        def show(records: list[CapturedRequest]) -> None:
-            for record in records:
-                stats.add(record)
+    rows: deque[CapturedRequest] = deque(maxlen=max(3, out.out.size.height - 4))
+    timed_out = threading.Event()
+
+    def expire() -> None:
+        timed_out.set()
+        listener.stop()
+
+    timer = threading.Timer(exit_timeout or 0, expire)
+    timer.daemon = True
+
+    def show(records: list[CapturedRequest]) -> None:
+        announce()  # the ready line comes first, even when a request beat it
+        for record in records:
+            stats.add(record)
+        if out.rich:
             rows.extend(records)
+        else:
+            out.lines([render(record) for record in records])
+        if count is not None and stats.deliveries >= count:
+            listener.stop()
 
-        with Live(
-            get_renderable=lambda: request_table(rows.copy(), stats, stats.forwarding),
-            console=out.out,
-            refresh_per_second=8,
-        ):
-            listener.run(show, on_started=lambda: _ready(out))
-    else:
+    def started() -> None:
+        announce()
+        if exit_timeout is not None:
+            timer.start()
 
-        def show(records: list[CapturedRequest]) -> None:
-            for record in records:
-                stats.add(record)
-            if json_out:
-                out.lines([json_shown(record) for record in records])
-            else:
-                out.lines([shown(plain_line, record) for record in records])
+    try:
+        if out.rich:
+            from rich.live import Live
 
-        listener.run(show, on_started=lambda: _ready(out))
+            with Live(
+                get_renderable=lambda: request_table(rows.copy(), stats, stats.forwarding),
+                console=out.out,
+                refresh_per_second=8,
+            ):
+                listener.run(show, on_started=started, keep=keep)
+        else:
+            listener.run(show, on_started=started, keep=keep)
+    finally:
+        timer.cancel()
     out.note(f"stopped: {stats.summary()}")
+    if count is not None and stats.deliveries < count and timed_out.is_set():
+        raise TimeoutError_(
+            f"{stats.deliveries} of {count} deliveries came within --exit-timeout {exit_timeout:g}s"
+        )
 
 
-def _ready(out: Output) -> None:
-    out.note("ready: Ctrl-C to stop")
+def ready_event(listener: Listener) -> dict[str, object]:
+    """The first JSON line of `vwh listen --json`: where to send, now that it listens."""
+    return {"event": "ready", "url": listener.url, "store": str(listener.store_path)}
+
+
+class _Announcer:
+    """Says "ready" once, from whichever thread gets there first."""
+
+    def __init__(self, out: Output, listener: Listener) -> None:
+        self._out = out
+        self._listener = listener
+        self._lock = threading.Lock()
+        self._done = False
+
+    def __call__(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self._done = True
+            if self._out.json_mode:
+                self._out.lines([json_line(ready_event(self._listener))])
+            self._out.note("ready: Ctrl-C to stop")
 
 
 def _banner(out: Output, listener: Listener) -> None:

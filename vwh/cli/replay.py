@@ -83,7 +83,7 @@ def replay(
     payloads = read_payloads(
         output, sources or [], from_history=from_history, store=store, skip_invalid=skip_invalid
     )
-    if from_history and target.token is None and any(p.had_token for p in payloads):
+    if target.token is None and any(p.had_token for p in payloads):
         output.warn("the kept requests had a token, which the store masks: give --token")
     requests = [target.request_for(p, keep_headers=keep_headers) for p in payloads]
     policy = ResendPolicy(attempts=1 if no_retry else attempts, backoff=backoff, timeout=timeout)
