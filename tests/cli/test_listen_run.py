@@ -43,7 +43,8 @@ def test_json_lines_stay_inert_valid_and_equal_to_what_was_kept(store_path: Path
         send_hostile(proc.port)
         code = proc.stop()
     assert code == 0, proc.stderr
-    lines = assert_inert(proc.stdout_bytes).splitlines()
+    ready, *lines = assert_inert(proc.stdout_bytes).splitlines()
+    assert json.loads(ready)["event"] == "ready"
     assert len(lines) == COUNT
     shown = [json.loads(line) for line in lines]
     with CaptureStore(store_path) as store:
