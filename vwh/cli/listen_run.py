@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import deque
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vwh.cli.listen_view import plain_line, request_table
 from vwh.cli.output import Output, untrusted
@@ -14,16 +15,45 @@ from vwh.receiver import ReceiverSettings
 from vwh.store import CapturedRequest
 from vwh.webhook import mask_secret
 
+if TYPE_CHECKING:
+    from vwh.cli.api_options import ApiOptions
+    from vwh.cli.listen_resolve import ResolveDisplay
+
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "[::1]", "localhost")
 
 
 def run_listen(
-    settings: ReceiverSettings, host: str, port: int, store_path: Path | None, json_out: bool
+    settings: ReceiverSettings,
+    host: str,
+    port: int,
+    store_path: Path | None,
+    json_out: bool,
+    api: ApiOptions | None = None,
 ) -> None:
     out = Output(json_mode=json_out)
     listener = Listener(settings, host, port, store_path or default_store_path())
     stats = ListenStats(forwarding=settings.forward is not None)
     _banner(out, listener)
+    resolving: ResolveDisplay | None = None
+    if api is not None:
+        from vwh.cli.listen_resolve import ResolveDisplay
+
+        resolving = ResolveDisplay(out, api, listener.store_path)
+    try:
+        _run(out, listener, stats, json_out, resolving)
+    finally:
+        if resolving is not None:
+            resolving.close()
+    out.note(f"stopped: {stats.summary()}")
+
+
+def _run(
+    out: Output,
+    listener: Listener,
+    stats: ListenStats,
+    json_out: bool,
+    resolving: ResolveDisplay | None,
+) -> None:
     if out.rich:
         from rich.live import Live
 
@@ -33,9 +63,12 @@ def run_listen(
             for record in records:
                 stats.add(record)
             rows.extend(records)
+            if resolving is not None:
+                resolving.submit(records)
 
+        cells = resolving.cells if resolving is not None else None
         with Live(
-            get_renderable=lambda: request_table(rows.copy(), stats, stats.forwarding),
+            get_renderable=lambda: request_table(rows.copy(), stats, stats.forwarding, cells),
             console=out.out,
             refresh_per_second=8,
         ):
@@ -46,10 +79,14 @@ def run_listen(
         def show(records: list[CapturedRequest]) -> None:
             for record in records:
                 stats.add(record)
-            out.lines([render(record) for record in records])
+            if resolving is None:
+                out.lines([render(record) for record in records])
+                return
+            with resolving.lock:  # the resolver's lines come from another thread
+                out.lines([render(record) for record in records])
+            resolving.submit(records)
 
         listener.run(show, on_started=lambda: _ready(out))
-    out.note(f"stopped: {stats.summary()}")
 
 
 def _json_line(record: CapturedRequest) -> str:

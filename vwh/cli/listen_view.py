@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -153,7 +153,10 @@ _NEXT_STYLES = {"done": "green", "dropped": "yellow", "resend": "red"}
 
 
 def request_table(
-    records: Iterable[CapturedRequest], stats: ListenStats, forwarding: bool = False
+    records: Iterable[CapturedRequest],
+    stats: ListenStats,
+    forwarding: bool = False,
+    resolved: Mapping[int, str] | None = None,
 ) -> RenderableType:
     """The live table (oldest row first) with the summary line under it.
 
@@ -171,6 +174,8 @@ def request_table(
     )
     table.add_column("token", no_wrap=True)
     table.add_column("ids", no_wrap=True, overflow="ellipsis", ratio=1, min_width=8)
+    if resolved is not None:  # --resolve: names from the API, as they arrive
+        table.add_column("resolved", no_wrap=True, overflow="ellipsis", ratio=1, min_width=8)
     if not forwarding:
         table.add_column("size", justify="right", no_wrap=True)
     table.add_column("status", justify="right", no_wrap=True)
@@ -194,6 +199,8 @@ def request_table(
             Text(verdict_text(r), style=verdict_style),
             Text(ids_text(r, compact=True) or (r.error or "")),
         ]
+        if resolved is not None:
+            cells.append(Text(resolved.get(r.id or 0, ""), style="cyan"))
         if not forwarding:
             cells.append(size_text(r.body_size))
         cells += [Text(status_text(r), style=_status_style(r.status)), f"{r.latency_ms:.0f}"]
