@@ -174,8 +174,8 @@ def request_table(
     )
     table.add_column("token", no_wrap=True)
     table.add_column("ids", no_wrap=True, overflow="ellipsis", ratio=1, min_width=8)
-    if resolved is not None:  # --resolve: names from the API, as they arrive
-        table.add_column("resolved", no_wrap=True, overflow="ellipsis", ratio=1, min_width=8)
+    if resolved is not None:  # --resolve: names from the API (what a glance wants most)
+        table.add_column("resolved", no_wrap=True, overflow="ellipsis", ratio=2, min_width=8)
     if not forwarding:
         table.add_column("size", justify="right", no_wrap=True)
     table.add_column("status", justify="right", no_wrap=True)
