@@ -115,6 +115,7 @@ class FakeVendasta:
 
     def __post_init__(self) -> None:
         self.load_records(FIXTURES / "api")
+        self.load_records(FIXTURES / "api/more")  # beyond one record per kind
 
     # ---- set-up -------------------------------------------------------------
     def load_records(self, directory: Path) -> None:
@@ -163,6 +164,7 @@ class FakeVendasta:
         self.tokens.clear()
         self.records.clear()
         self.load_records(FIXTURES / "api")
+        self.load_records(FIXTURES / "api/more")  # beyond one record per kind
         self.mints = 0
         self.assertions.clear()
         self.raw_paths.clear()
