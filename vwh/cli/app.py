@@ -48,6 +48,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "token",
         "Print an access token as `Bearer <token>`, as Vendasta's minting tool does.",
     ),
+    "trigger": (
+        "trigger",
+        "Start an automation run through Vendasta's API; --wait shows the webhook it causes.",
+    ),
 }
 _SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 

@@ -56,13 +56,17 @@ def show(
     """Show one kept request in full: headers (secrets masked) and body."""
     from vwh.cli.listen_view import request_details
     from vwh.cli.output import Output
+    from vwh.cli.resolve_view import detail_lines
+    from vwh.resolve import read_resolved
 
     out = Output(json_mode=json_out)
-    record = open_store(store).get(request_id)
+    opened = open_store(store)
+    record = opened.get(request_id)
+    resolved = read_resolved(opened.path, request_id)  # what `listen --resolve` found
     if json_out:
-        out.json(record.to_json())
+        out.json({**record.to_json(), **({"resolved": resolved} if resolved else {})})
     else:
-        for line in request_details(record):
+        for line in [*request_details(record), *detail_lines(resolved)]:
             out.line(line)
 
 

@@ -7,7 +7,10 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from vwh.cli import api_options as opt
+
 if TYPE_CHECKING:
+    from vwh.cli.api_options import ApiOptions
     from vwh.forward import ForwardSettings
 
 
@@ -87,6 +90,18 @@ def listen(
         help="Also forward what vwh rejects (wrong token, bad body, not POST), so you see"
         " your handler's own rejection.",
     ),
+    resolve: bool = typer.Option(
+        False,
+        "--resolve",
+        help="Look up the order, account, user and automation each accepted delivery names"
+        " (credentials as for `vwh fetch`) and show their names when they arrive; never"
+        " delays an answer.",
+    ),
+    env: opt.Env | None = opt.env_option(),
+    base_url: str | None = opt.base_url_option(),
+    access_token: str | None = opt.access_token_option(),
+    credentials: Path | None = opt.credentials_option(),
+    token_url: str | None = opt.token_url_option(),
 ) -> None:
     """Receive webhooks: verify the token, keep every request, show them live.
 
@@ -115,9 +130,45 @@ def listen(
         save_dir=_prepare_save_dir(save),
         forward=_forward_settings(ctx, forward_to, forward_token, forward_timeout, forward_all),
     )
+    api = _resolve_options(ctx, resolve, env, base_url, access_token, credentials, token_url)
     run_listen(
-        settings, host, port, store, json_out, keep=keep, count=count, exit_timeout=exit_timeout
+        settings,
+        host,
+        port,
+        store,
+        json_out,
+        keep=keep,
+        count=count,
+        exit_timeout=exit_timeout,
+        api=api,
     )
+
+
+def _resolve_options(
+    ctx: typer.Context,
+    resolve: bool,
+    env: opt.Env | None,
+    base_url: str | None,
+    access_token: str | None,
+    credentials: Path | None,
+    token_url: str | None,
+) -> ApiOptions | None:
+    """The API options --resolve uses, checked now (bad credentials stop before listening)."""
+    if not resolve:
+        given = [
+            f"--{name.replace('_', '-')}"
+            for name in ("env", "base_url", "access_token", "credentials", "token_url")
+            if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
+        ]
+        if given:
+            from vwh.errors import UsageError
+
+            verb = "needs" if len(given) == 1 else "need"
+            raise UsageError(f"{', '.join(given)} {verb} --resolve")
+        return None
+    api = opt.ApiOptions(env, base_url, access_token, credentials, token_url, timeout=10, retries=1)
+    api.client()
+    return api
 
 
 def _forward_settings(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vwh.cli.listen_view import json_shown, plain_line, request_table, shown
 from vwh.cli.output import Output, untrusted
@@ -15,6 +16,10 @@ from vwh.receiver import ReceiverSettings
 from vwh.sanitize import json_line
 from vwh.store import CapturedRequest
 from vwh.webhook import mask_secret
+
+if TYPE_CHECKING:
+    from vwh.cli.api_options import ApiOptions
+    from vwh.cli.listen_resolve import ResolveDisplay
 
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "[::1]", "localhost")
 
@@ -29,14 +34,20 @@ def run_listen(
     keep: int | None = None,
     count: int | None = None,
     exit_timeout: float | None = None,
+    api: ApiOptions | None = None,
 ) -> None:
     """Serve until stopped, or until `count` deliveries are kept (TimeoutError_ after
-    `exit_timeout` seconds without them)."""
+    `exit_timeout` seconds without them). With `api`, kept deliveries are resolved."""
     out = Output(json_mode=json_out)
     listener = Listener(settings, host, port, store_path or default_store_path())
     stats = ListenStats(forwarding=settings.forward is not None)
     _banner(out, listener)
     announce = _Announcer(out, listener)
+    resolving: ResolveDisplay | None = None
+    if api is not None:
+        from vwh.cli.listen_resolve import ResolveDisplay
+
+        resolving = ResolveDisplay(out, api, listener.store_path)
 
     def render(record: CapturedRequest) -> str:
         return json_shown(record) if json_out else shown(plain_line, record)
@@ -57,8 +68,13 @@ def run_listen(
             stats.add(record)
         if out.rich:
             rows.extend(records)
-        else:
+        elif resolving is None:
             out.lines([render(record) for record in records])
+        else:
+            with resolving.lock:  # the resolver's lines come from another thread
+                out.lines([render(record) for record in records])
+        if resolving is not None:
+            resolving.submit(records)
         if count is not None and stats.deliveries >= count:
             listener.stop()
 
@@ -71,8 +87,9 @@ def run_listen(
         if out.rich:
             from rich.live import Live
 
+            cells = resolving.cells if resolving is not None else None
             with Live(
-                get_renderable=lambda: request_table(rows.copy(), stats, stats.forwarding),
+                get_renderable=lambda: request_table(rows.copy(), stats, stats.forwarding, cells),
                 console=out.out,
                 refresh_per_second=8,
             ):
@@ -81,6 +98,8 @@ def run_listen(
             listener.run(show, on_started=started, keep=keep)
     finally:
         timer.cancel()
+        if resolving is not None:
+            resolving.close()
     out.note(f"stopped: {stats.summary()}")
     if count is not None and stats.deliveries < count and timed_out.is_set():
         raise TimeoutError_(

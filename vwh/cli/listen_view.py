@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -187,7 +187,10 @@ _NEXT_STYLES = {"done": "green", "dropped": "yellow", "resend": "red"}
 
 
 def request_table(
-    records: Iterable[CapturedRequest], stats: ListenStats, forwarding: bool = False
+    records: Iterable[CapturedRequest],
+    stats: ListenStats,
+    forwarding: bool = False,
+    resolved: Mapping[int, str] | None = None,
 ) -> RenderableType:
     """The live table (oldest row first) with the summary line under it.
 
@@ -205,6 +208,8 @@ def request_table(
     )
     table.add_column("token", no_wrap=True)
     table.add_column("ids", no_wrap=True, overflow="ellipsis", ratio=1, min_width=8)
+    if resolved is not None:  # --resolve: names from the API (what a glance wants most)
+        table.add_column("resolved", no_wrap=True, overflow="ellipsis", ratio=2, min_width=8)
     if not forwarding:
         table.add_column("size", justify="right", no_wrap=True)
     table.add_column("status", justify="right", no_wrap=True)
@@ -219,7 +224,7 @@ def request_table(
         table.add_column("resend", no_wrap=True)
     for r in records:
         try:
-            cells = _live_cells(r, forwarding)
+            cells = _live_cells(r, forwarding, resolved)
         except Exception as exc:  # one record that cannot be drawn stops no other
             cells = ["", str(r.id), "", "", _cell(unshowable(r, exc), "red")]
         table.add_row(*cells)
@@ -232,7 +237,9 @@ def _cell(text: str, style: str = "") -> Text:
     return Text(inert(text), style=style)
 
 
-def _live_cells(r: CapturedRequest, forwarding: bool) -> list[RenderableType]:
+def _live_cells(
+    r: CapturedRequest, forwarding: bool, resolved: Mapping[int, str] | None = None
+) -> list[RenderableType]:
     verdict_style = "green" if r.verdict == "ok" else "dim" if r.verdict == "not checked" else "red"
     cells: list[RenderableType] = [
         time.strftime("%H:%M:%S", time.localtime(r.received_at)),
@@ -241,6 +248,8 @@ def _live_cells(r: CapturedRequest, forwarding: bool) -> list[RenderableType]:
         _cell(verdict_text(r), verdict_style),
         _cell(ids_text(r, compact=True) or (r.error or "")),
     ]
+    if resolved is not None:
+        cells.append(_cell(resolved.get(r.id or 0, ""), "cyan"))
     if not forwarding:
         cells.append(size_text(r.body_size))
     cells += [Text(status_text(r), style=_status_style(r.status)), f"{r.latency_ms:.0f}"]
