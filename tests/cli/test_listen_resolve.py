@@ -75,9 +75,10 @@ def test_json_gets_a_follow_up_object_joined_by_id(vendasta: RunningFake) -> Non
         deliver(proc, b'{"userId": "U-a6d23f70-fd09-43d2-91d2-a12c032caaa1"}')
         wait_for_output(proc, '"resolved": ', count=2)
         proc.stop()
-    objects = [json.loads(line) for line in proc.stdout.splitlines()]
-    requests = [o for o in objects if "resolved" not in o]
-    resolved = {o["id"]: o["resolved"] for o in objects if "resolved" in o}
+    ready, *objects = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert ready["event"] == "ready"
+    requests = [o for o in objects if "event" not in o]
+    resolved = {o["id"]: o["resolved"] for o in objects if o.get("event") == "resolved"}
     assert [r["id"] for r in requests] == [1, 2]
     assert resolved[1]["account"]["name"] == "Patty's Irish Pub"
     assert resolved[2] == {

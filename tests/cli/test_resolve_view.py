@@ -21,7 +21,7 @@ def test_every_rendering_is_inert() -> None:
         assert "\n" not in text
     assert cell_text(HOSTILE).startswith("processing USD; Pub\\x1b]8;;http://evil\\x07\\u202e")
     assert cell_text(HOSTILE).endswith("; automation: not found in prod: a demo automation?")
-    assert json.loads(json_event(7, HOSTILE)) == {"id": 7, "resolved": HOSTILE}
+    assert json.loads(json_event(7, HOSTILE)) == {"event": "resolved", "id": 7, "resolved": HOSTILE}
 
 
 def test_the_follow_up_line_names_the_request_and_each_record() -> None:

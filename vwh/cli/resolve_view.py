@@ -51,8 +51,8 @@ def plain_line(request_id: int, resolution: Mapping[str, Mapping[str, str]]) -> 
 
 
 def json_event(request_id: int, resolution: Mapping[str, Mapping[str, str]]) -> str:
-    """The follow-up JSON line: `{"id": N, "resolved": {...}}`, joined to the request by id."""
-    return json_line({"id": request_id, "resolved": dict(resolution)})
+    """The follow-up JSON line: `{"event": "resolved", "id": N, "resolved": {...}}`, by id."""
+    return json_line({"event": "resolved", "id": request_id, "resolved": dict(resolution)})
 
 
 def detail_lines(resolution: Mapping[str, Mapping[str, str]] | None) -> list[str]:
