@@ -14,6 +14,7 @@ work at all.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections import OrderedDict
@@ -277,6 +278,29 @@ class Receiver:
             assert failure is not None
             return failure.gateway_status, {"error": record.forward.error}, None
         return reply.status, reply.body, reply.headers
+
+    async def keep_refused(self, raw: bytes, received: int, status: int, error: str) -> None:
+        """Keep a request the HTTP layer refused before it reached the app (malformed,
+        head too large, too slow; see vwh.http_guard): its request line and header
+        fields as far as they go, its first bytes as the body, secrets masked."""
+        from vwh.http_guard import describe_refused
+
+        head = describe_refused(raw, self._secret_names, self._token_header)
+        record = CapturedRequest(
+            received_at=time.time(),
+            method=head.method,
+            path=head.path,
+            query=head.query,
+            headers=head.headers,
+            body=head.raw,
+            body_size=received,
+            verdict=verify_token(self.settings.token, head.token).value,
+            token_masked=mask_secret(head.token),
+            error=error,
+            status=status,
+        )
+        with contextlib.suppress(StoreError):  # already answered: nothing else to do
+            await self.writer.write(record)
 
 
 async def _read_body(

@@ -39,7 +39,7 @@ def run_listen(
             console=out.out,
             refresh_per_second=8,
         ):
-            listener.run(show, on_started=lambda: _ready(out))
+            listener.run(show, on_started=lambda: _ready(out), on_warning=out.warn)
     else:
         render = _json_line if json_out else plain_line
 
@@ -48,7 +48,7 @@ def run_listen(
                 stats.add(record)
             out.lines([render(record) for record in records])
 
-        listener.run(show, on_started=lambda: _ready(out))
+        listener.run(show, on_started=lambda: _ready(out), on_warning=out.warn)
     out.note(f"stopped: {stats.summary()}")
 
 
