@@ -191,7 +191,7 @@ class _LoopReporter:
             self._warn(
                 f"out of file descriptors (ulimit -n is {soft}): new connections wait until"
                 f" others close (idle ones close after {self._limits.timeout:g}s);"
-                f" {count} accept attempts failed so far"
+                f" {count} failed accept {'attempt' if count == 1 else 'attempts'} so far"
             )
         else:
             self._warn(f"{kind} ({count} so far)")
