@@ -141,8 +141,15 @@ def invoke(*args: str, input: str = "") -> CliResult:
 class ListenerProcess:
     """`vwh listen` as a real subprocess on a free port; stdout and stderr are captured."""
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None, port: int | None = None):
+    def __init__(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        port: int | None = None,
+        preexec_fn: Any = None,  # run in the child before vwh starts (resource limits)
+    ):
         self.port = port or free_port()
+        self.preexec_fn = preexec_fn
         self.args = ["listen", "--port", str(self.port), *args]
         self.env = env or vwh_env()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -164,6 +171,7 @@ class ListenerProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=self.env,
+            preexec_fn=self.preexec_fn,
         )
         for stream, sink in ((self.proc.stdout, self._out), (self.proc.stderr, self._err)):
             reader = threading.Thread(target=_drain, args=(stream, sink), daemon=True)

@@ -110,10 +110,12 @@ class Listener:
         on_kept: CommitCallback | None = None,
         on_started: Callable[[], None] | None = None,
         keep: int | None = None,
+        on_warning: Callable[[str], None] | None = None,
     ) -> bool:
         """Serve until Ctrl-C, SIGTERM or `stop()`; True when stopped by a signal.
 
-        `on_kept` gets each batch of kept requests, in the store's writer thread.
+        `on_kept` gets each batch of kept requests, in the store's writer thread;
+        `on_warning` the server's own trouble (out of file descriptors), rate-limited.
         `keep` bounds the store to the newest `keep` requests (see BatchWriter).
         """
         writer = BatchWriter(self.store_path, on_kept, keep=keep)
@@ -127,7 +129,7 @@ class Listener:
 
             async def run() -> bool:
                 try:
-                    return await serve(server, self.sock, on_started)
+                    return await serve(server, self.sock, on_started, on_warning)
                 finally:
                     await app.aclose()  # in the server's loop, which owns the connections
 

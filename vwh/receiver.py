@@ -378,6 +378,37 @@ class Receiver:
             return failure.gateway_status, {"error": record.forward.error}, None
         return reply.status, reply.body, reply.headers
 
+    async def keep_refused(self, raw: bytes, received: int, status: int, error: str) -> None:
+        """Keep a request the HTTP layer refused before it reached the app (malformed,
+        head too large, too slow; see vwh.http_guard): its request line and header
+        fields as far as they go, its first bytes as the body, secrets masked."""
+        from vwh.http_guard import describe_refused
+
+        head = describe_refused(
+            raw, lambda name: is_secret_name(name, self._configured), self._token_header
+        )
+        query = mask_query(head.query, self._configured) if head.query else ""
+        raw = head.raw  # the request line carries the query: mask it there too
+        if query != head.query:
+            raw = raw.replace(head.query.encode("latin-1"), query.encode(), 1)
+        record = CapturedRequest(
+            received_at=time.time(),
+            method=head.method,
+            path=head.path,
+            query=query,
+            headers=head.headers,
+            body=raw,
+            body_size=received,
+            verdict=verify_token(self._token, head.token).value,
+            token_masked=mask_secret(head.token.decode("utf-8", "replace"))
+            if head.token is not None
+            else "",
+            error=error,
+            status=status,
+        )
+        with contextlib.suppress(StoreError):  # already answered: nothing else to do
+            await self.writer.write(record)
+
 
 async def _answer(send: Send, status: int, payload: bytes, headers: Headers | None) -> None:
     """Send one whole answer; None headers: our own JSON."""

@@ -93,9 +93,9 @@ def run_listen(
                 console=out.out,
                 refresh_per_second=8,
             ):
-                listener.run(show, on_started=started, keep=keep)
+                listener.run(show, on_started=started, on_warning=out.warn, keep=keep)
         else:
-            listener.run(show, on_started=started, keep=keep)
+            listener.run(show, on_started=started, on_warning=out.warn, keep=keep)
     finally:
         timer.cancel()
         if resolving is not None:
