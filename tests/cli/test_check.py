@@ -7,7 +7,6 @@ import inspect
 import io
 import json
 
-import httpx
 import pytest
 from rich.console import Console
 from starlette.applications import Starlette
@@ -21,7 +20,7 @@ from tests.helpers import FIXTURES, CliResult, ThreadedServer, free_port, invoke
 from vwh.check import WARN_AFTER, CheckConfig, CheckReport, Result, run_checks
 from vwh.cli.check import check as check_command
 from vwh.cli.check_view import report_table
-from vwh.delivery import Sender
+from vwh.outbound import OutboundClient
 
 PASSED = dict.fromkeys(
     (
@@ -204,11 +203,11 @@ def test_the_terminal_report_fits_the_width_and_carries_the_advice(width: int) -
 
 
 def _report_for(app: Starlette) -> CheckReport:
-    async def go() -> CheckReport:
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app))
-        async with client, Sender(client=client) as sender:
-            return await run_checks(CheckConfig("http://h.test" + PATH, TOKEN), sender)
+    async def go(url: str) -> CheckReport:
+        async with OutboundClient(connections=1) as client:
+            return await run_checks(CheckConfig(url + PATH, TOKEN), client)
 
-    report = asyncio.run(go())
+    with ThreadedServer(app) as server:
+        report = asyncio.run(go(server.url))
     assert {r.result for r in report.results} == {Result.PASSED, Result.FAILED}
     return report
