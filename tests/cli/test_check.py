@@ -7,7 +7,6 @@ import inspect
 import io
 import json
 
-import httpx
 import pytest
 from rich.console import Console
 from starlette.applications import Starlette
@@ -21,7 +20,7 @@ from tests.helpers import FIXTURES, CliResult, ThreadedServer, free_port, invoke
 from vwh.check import WARN_AFTER, CheckConfig, CheckReport, Result, run_checks
 from vwh.cli.check import check as check_command
 from vwh.cli.check_view import report_table
-from vwh.delivery import Sender
+from vwh.outbound import OutboundClient
 
 PASSED = dict.fromkeys(
     (
@@ -204,12 +203,12 @@ def test_the_terminal_report_fits_the_width_and_carries_the_advice(width: int) -
 
 
 def _report_for(app: Starlette) -> CheckReport:
-    async def go() -> CheckReport:
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app))
-        async with client, Sender(client=client) as sender:
-            return await run_checks(CheckConfig("http://h.test" + PATH, TOKEN), sender)
+    async def go(url: str) -> CheckReport:
+        async with OutboundClient(connections=1) as client:
+            return await run_checks(CheckConfig(url + PATH, TOKEN), client)
 
-    report = asyncio.run(go())
+    with ThreadedServer(app) as server:
+        report = asyncio.run(go(server.url))
     assert {r.result for r in report.results} == {Result.PASSED, Result.FAILED}
     return report
 
@@ -238,12 +237,13 @@ def test_a_hostile_answer_is_shown_inert() -> None:
     doc = json.loads(assert_inert(as_json.stdout))
     assert doc["checks"][1]["response"].startswith("\\x1b]0;pwned\\x07")
 
-    async def go() -> CheckReport:
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=_answers_hostile()))
-        async with client, Sender(client=client) as sender:
-            return await run_checks(CheckConfig("http://h.test" + PATH, TOKEN), sender)
+    async def go(url: str) -> CheckReport:
+        async with OutboundClient() as sender:
+            return await run_checks(CheckConfig(url + PATH, TOKEN), sender)
 
-    table = render(asyncio.run(go()), 100)
+    with ThreadedServer(_answers_hostile()) as running:
+        report = asyncio.run(go(running.url))
+    table = render(report, 100)
     assert "\\x1b]0;pwned" in table
     for raw in ("\x1b", "\x07", "\x9b", "\u202e"):
         assert raw not in table
