@@ -79,7 +79,8 @@ def test_without_token_everything_is_accepted_and_shown_masked() -> None:
         r = post(proc.url, ORDER, {"Verifier-Token": TOKEN})
         proc.stop()
     assert r.status_code == 200
-    [event] = [json.loads(line) for line in proc.stdout.splitlines()]
+    [ready, event] = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert ready["event"] == "ready" and ready["url"] == proc.url + "/"
     assert event["verdict"] == "not checked" and event["status"] == 200
     assert event["token"] and TOKEN not in proc.stdout
     assert event["ids"]["orderId"] == "AG-7PQTGLLXQQ:ORD-S548DKHMKX"

@@ -9,6 +9,7 @@ import typer
 
 if TYPE_CHECKING:
     from vwh.forward import ForwardSettings
+    from vwh.inspector import UiOptions
 
 
 def listen(
@@ -69,6 +70,13 @@ def listen(
         help="Also forward what vwh rejects (wrong token, bad body, not POST), so you see"
         " your handler's own rejection.",
     ),
+    ui_host: str = typer.Option(
+        "127.0.0.1", help="Address of the web inspector (loopback by default; others warn)."
+    ),
+    ui_port: int = typer.Option(
+        8788, min=0, max=65535, help="Port of the web inspector (a free one if taken)."
+    ),
+    no_ui: bool = typer.Option(False, "--no-ui", help="Do not serve the web inspector."),
 ) -> None:
     """Receive webhooks: verify the token, keep every request, show them live.
 
@@ -92,7 +100,7 @@ def listen(
         save_dir=_prepare_save_dir(save),
         forward=_forward_settings(ctx, forward_to, forward_token, forward_timeout, forward_all),
     )
-    run_listen(settings, host, port, store, json_out)
+    run_listen(settings, host, port, store, json_out, _ui_options(ui_host, ui_port, no_ui))
 
 
 def _forward_settings(
@@ -115,6 +123,14 @@ def _forward_settings(
     from vwh.forward import ForwardSettings
 
     return ForwardSettings(url, token or None, timeout, forward_all)
+
+
+def _ui_options(host: str, port: int, no_ui: bool) -> UiOptions | None:
+    import os
+
+    from vwh.inspector import UiOptions
+
+    return None if no_ui else UiOptions(host, port, os.environ.get("VWH_UI_TOKEN") or None)
 
 
 def _read_respond(path: Path | None) -> bytes | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import deque
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from vwh.cli.listen_view import plain_line, request_table
 from vwh.cli.output import Output, untrusted
@@ -14,16 +15,41 @@ from vwh.receiver import ReceiverSettings
 from vwh.store import CapturedRequest
 from vwh.webhook import mask_secret
 
+if TYPE_CHECKING:
+    from vwh.inspector import Inspector, UiOptions
+
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "[::1]", "localhost")
 
 
 def run_listen(
-    settings: ReceiverSettings, host: str, port: int, store_path: Path | None, json_out: bool
+    settings: ReceiverSettings,
+    host: str,
+    port: int,
+    store_path: Path | None,
+    json_out: bool,
+    ui: UiOptions | None = None,
 ) -> None:
+    from vwh.cli import inspector_view
+
     out = Output(json_mode=json_out)
     listener = Listener(settings, host, port, store_path or default_store_path())
-    stats = ListenStats(forwarding=settings.forward is not None)
+    inspector = inspector_view.start_beside(listener, ui) if ui is not None else None
+    try:
+        _listen(out, listener, inspector)
+    finally:
+        if inspector is not None:
+            inspector.stop()
+
+
+def _listen(out: Output, listener: Listener, inspector: Inspector | None) -> None:
+    from vwh.cli.inspector_view import announce, feeding
+
+    stats = ListenStats(forwarding=listener.settings.forward is not None)
     _banner(out, listener)
+    if inspector is not None:
+        announce(out, inspector)
+    if out.json_mode:
+        out.json(ready_event(listener, inspector))
     if out.rich:
         from rich.live import Live
 
@@ -39,17 +65,26 @@ def run_listen(
             console=out.out,
             refresh_per_second=8,
         ):
-            listener.run(show, on_started=lambda: _ready(out))
+            listener.run(feeding(inspector, show), on_started=lambda: _ready(out))
     else:
-        render = _json_line if json_out else plain_line
+        render = _json_line if out.json_mode else plain_line
 
         def show(records: list[CapturedRequest]) -> None:
             for record in records:
                 stats.add(record)
             out.lines([render(record) for record in records])
 
-        listener.run(show, on_started=lambda: _ready(out))
+        listener.run(feeding(inspector, show), on_started=lambda: _ready(out))
     out.note(f"stopped: {stats.summary()}")
+
+
+def ready_event(listener: Listener, inspector: Inspector | None) -> dict[str, Any]:
+    """The first line of `--json`: where to send, and where to look."""
+    return {
+        "event": "ready",
+        "url": listener.url,
+        "inspector": inspector.url if inspector is not None else None,
+    }
 
 
 def _json_line(record: CapturedRequest) -> str:
