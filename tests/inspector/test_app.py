@@ -57,11 +57,8 @@ def call(
     *,
     settings: InspectorSettings | None = None,
     host: str = "127.0.0.1:8788",
-    cookie: bool = False,
     **kw: Any,
 ) -> httpx.Response:
-    if cookie:  # as the browser sends it after opening the printed address
-        kw["headers"] = {**kw.get("headers", {}), "Cookie": f"vwh_inspector_8788={SECRET}"}
     app = create_inspector(
         settings or InspectorSettings(store.path, token=TOKEN),
         store,
@@ -81,24 +78,26 @@ def call(
 # ---- the guard -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("url", ["/", "/api/requests", "/api/requests/1", "/api/events"])
+@pytest.mark.parametrize(
+    "url", ["/api/info", "/api/requests", "/api/requests/1", "/api/requests/1/body", "/api/events"]
+)
 def test_reads_need_the_secret(store: CaptureStore, url: str) -> None:
     r = call(store, "GET", url)
     assert r.status_code == 403
     assert "secret" in r.text and "orderId" not in r.text
+    wrong = call(store, "GET", url, headers={"Authorization": "Bearer guess"})
+    assert wrong.status_code == 403
+    assert call(store, "GET", f"{url}?token=guess").status_code == 403
 
 
-def test_the_printed_address_sets_a_strict_cookie_and_drops_the_secret_from_the_url(
+def test_the_page_holds_no_data_and_a_script_reads_with_the_header_or_the_address(
     store: CaptureStore,
 ) -> None:
-    r = call(store, "GET", f"/?token={SECRET}&rows=20")
-    assert r.status_code == 303 and r.headers["location"] == "/?rows=20"
-    cookie = r.headers["set-cookie"]
-    assert cookie.startswith(f"vwh_inspector_8788={SECRET};")
-    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
-    page = call(store, "GET", "/", cookie=True)
+    page = call(store, "GET", "/")
     assert page.status_code == 200 and '<script src="/static/app.js"' in page.text
-    assert call(store, "GET", "/?token=wrong").status_code == 403
+    assert "orderId" not in page.text and "set-cookie" not in page.headers
+    assert call(store, "GET", "/api/requests", headers=BEARER).status_code == 200
+    assert call(store, "GET", f"/api/requests?token={SECRET}").status_code == 200
 
 
 @pytest.mark.parametrize("host", ["evil.example:8788", "127.0.0.1:9999", "rebind.test", ""])
@@ -136,28 +135,23 @@ REPLAY = {"json": {"target": "http://127.0.0.1:1/", "attempts": 1}}
 @pytest.mark.parametrize(
     "headers",
     [
-        {},  # the cookie alone, no Origin: not provably same-origin
         {"Origin": "http://evil.example"},
         {"Origin": "null"},
+        {"Origin": "http://127.0.0.1:8787"},  # the receiver: another origin
         {"Origin": ORIGIN, "Sec-Fetch-Site": "cross-site"},
         {"Origin": ORIGIN, "Sec-Fetch-Site": "same-site"},
     ],
 )
-def test_an_action_from_another_origin_is_refused(
+def test_an_action_from_another_origin_is_refused_even_with_the_secret(
     store: CaptureStore, headers: dict[str, str]
 ) -> None:
-    r = call(
-        store,
-        "POST",
-        "/api/requests/1/replay",
-        cookie=True,
-        headers=headers,
-        **REPLAY,
-    )
+    r = call(store, "POST", "/api/requests/1/replay", headers={**BEARER, **headers}, **REPLAY)
     assert r.status_code == 403 and "error" in r.json()
 
 
-def test_an_action_needs_the_secret_and_never_from_the_address(store: CaptureStore) -> None:
+def test_an_action_needs_the_secret_in_the_header_never_in_the_address(
+    store: CaptureStore,
+) -> None:
     same = {"Origin": ORIGIN, "Sec-Fetch-Site": "same-origin"}
     assert call(store, "POST", "/api/requests/1/replay", headers=same, **REPLAY).status_code == 403
     url = f"/api/requests/1/replay?token={SECRET}"
@@ -168,14 +162,7 @@ def test_a_same_origin_action_or_a_script_with_the_header_is_let_through(
     store: CaptureStore,
 ) -> None:
     same = {"Origin": ORIGIN, "Sec-Fetch-Site": "same-origin"}
-    page = call(
-        store,
-        "POST",
-        "/api/requests/1/replay",
-        cookie=True,
-        headers=same,
-        **REPLAY,
-    )
+    page = call(store, "POST", "/api/requests/1/replay", headers={**BEARER, **same}, **REPLAY)
     script = call(store, "POST", "/api/requests/1/replay", headers=BEARER, **REPLAY)
     for r in (page, script):
         assert r.status_code == 200, r.text

@@ -2,17 +2,19 @@
 
 Every response also carries headers that make a mistake in the page harmless: a
 strict Content-Security-Policy (no inline script, nothing from elsewhere),
-`nosniff`, no framing, no referrer (the address may carry the secret).
+`nosniff`, no framing, no referrer (an address may carry the secret).
 
 - Host: a page on another site can point its own name at 127.0.0.1 (DNS
   rebinding); such a request names that site in Host and is refused with 421.
-- Secret: every page and API read needs it (loopback is shared by every user and
-  program on the machine, and captures hold real bodies), from the cookie the
-  printed address sets, an `Authorization: Bearer` header, or `?token=` on a GET.
-- Actions (anything but GET and HEAD) need the secret from the cookie or the
-  header (never the address) and a same-origin request: `Sec-Fetch-Site`, when
-  sent, is `same-origin`, and `Origin`, when sent, is this inspector; with the
-  cookie, `Origin` must be there (browsers send it on every POST).
+- Secret: every API read needs it (loopback is shared by every user and program
+  on the machine, and captures hold real bodies), in an `Authorization: Bearer`
+  header, or `?token=` on a GET. The page itself and its assets hold no data and
+  need none: the page takes the secret from the address vwh printed and keeps it
+  in the tab's sessionStorage, which, unlike a cookie, no other port ever sees.
+- Actions (anything but GET and HEAD) need the secret in the header, never in the
+  address: another site's page cannot set that header without a CORS preflight,
+  which is never granted. And `Sec-Fetch-Site`, when sent, must be `same-origin`,
+  and `Origin`, when sent, this inspector.
 """
 
 from __future__ import annotations
@@ -20,8 +22,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections.abc import Iterable
-from http.cookies import SimpleCookie
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -79,7 +80,6 @@ class Guard:
         self.secret = secret
         self.hosts = hosts
         self.port = port
-        self.cookie_name = f"vwh_inspector_{port}"  # cookies ignore ports: one per inspector
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -97,21 +97,16 @@ class Guard:
             await _plain(send_safely, 421, f"vwh inspector: not served for Host {host!r}")
             return
         path: str = scope["path"]
-        if path.startswith("/static/"):
+        if path.startswith("/static/") or path == "/":  # no data: the page asks the API
             await self.app(scope, receive, send_safely)
             return
         method: str = scope["method"]
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-        given_query = query.get("token")
-        if method in _SAFE_METHODS and given_query is not None and path == "/":
-            await self._enter(send_safely, given_query, query)
-            return
-        source = self._secret_source(headers, query if method in _SAFE_METHODS else {})
-        if source is None:
+        if not self._has_secret(headers, query if method in _SAFE_METHODS else {}):
             await _refuse(send_safely, path, "this needs the secret in the address vwh printed")
             return
         if method not in _SAFE_METHODS:
-            problem = _cross_origin(headers, host, from_cookie=source == "cookie")
+            problem = _cross_origin(headers, host)
             if problem is not None:
                 await _refuse(send_safely, path, problem)
                 return
@@ -123,53 +118,21 @@ class Guard:
             return _is_ip_authority(host, self.port)
         return host in self.hosts
 
-    def _secret_source(self, headers: dict[str, str], query: dict[str, str]) -> str | None:
+    def _has_secret(self, headers: dict[str, str], query: dict[str, str]) -> bool:
         auth = headers.get("authorization", "")
         if auth[:7].lower() == "bearer " and tokens_match(self.secret, auth[7:].strip()):
-            return "header"
-        cookies = SimpleCookie()
-        try:
-            cookies.load(headers.get("cookie", ""))
-        except Exception:
-            cookies = SimpleCookie()
-        morsel = cookies.get(self.cookie_name)
-        if morsel is not None and tokens_match(self.secret, morsel.value):
-            return "cookie"
+            return True
         given = query.get("token")
-        if given is not None and tokens_match(self.secret, given):
-            return "query"
-        return None
-
-    async def _enter(self, send: Send, given: str, query: dict[str, str]) -> None:
-        """`/?token=...`: keep the secret in a cookie and drop it from the address bar."""
-        if not tokens_match(self.secret, given):
-            await _plain(send, 403, "vwh inspector: wrong secret; open the address vwh printed")
-            return
-        rest = urlencode([(k, v) for k, v in query.items() if k != "token"])
-        cookie = f"{self.cookie_name}={self.secret}; Path=/; HttpOnly; SameSite=Strict"
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 303,
-                "headers": [
-                    (b"location", ("/?" + rest if rest else "/").encode()),
-                    (b"set-cookie", cookie.encode()),
-                    (b"content-length", b"0"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": b""})
+        return given is not None and tokens_match(self.secret, given)
 
 
-def _cross_origin(headers: dict[str, str], host: str, *, from_cookie: bool) -> str | None:
+def _cross_origin(headers: dict[str, str], host: str) -> str | None:
     site = headers.get("sec-fetch-site")
     if site is not None and site != "same-origin":
         return f"a {site} request cannot act here"
     origin = headers.get("origin")
     if origin is not None and origin != f"http://{host}":
         return "a request from another origin cannot act here"
-    if from_cookie and origin is None:
-        return "an action needs a same-origin request (no Origin header)"
     return None
 
 

@@ -4,6 +4,16 @@
 (() => {
   const $ = (id) => document.getElementById(id);
   const params = new URLSearchParams(location.search);
+  // The run's secret comes in the printed address; the tab keeps it (sessionStorage is
+  // this origin's, port included, unlike a cookie) and the address bar drops it.
+  const SECRET_KEY = "vwh-inspector-secret";
+  if (params.has("token")) {
+    sessionStorage.setItem(SECRET_KEY, params.get("token"));
+    params.delete("token");
+    history.replaceState(null, "", location.pathname + (params.size ? `?${params}` : ""));
+  }
+  const SECRET = sessionStorage.getItem(SECRET_KEY) || "";
+  const withSecret = (path) => `${path}${path.includes("?") ? "&" : "?"}token=${encodeURIComponent(SECRET)}`;
   const MAX_ROWS = Math.min(5000, Math.max(5, parseInt(params.get("rows"), 10) || 500));
   const PAGE = Math.min(100, MAX_ROWS);
   const NEXT_WORDS = { done: "done", dropped: "drop it (never resent)", resend: "resend it" };
@@ -31,7 +41,9 @@
   }
 
   async function api(path, options) {
-    const res = await fetch(path, Object.assign({ credentials: "same-origin" }, options));
+    const opts = Object.assign({ credentials: "omit" }, options);
+    opts.headers = Object.assign({ Authorization: `Bearer ${SECRET}` }, opts.headers || {});
+    const res = await fetch(path, opts);
     let data = null;
     try { data = await res.json(); } catch (_) { /* not JSON */ }
     if (!res.ok) throw new Error((data && data.error) || `HTTP ${res.status}`);
@@ -126,6 +138,7 @@
     $("load-older").hidden = !state.hasOlder;
     $("newer").hidden = !state.paused;
     $("empty").hidden = state.rows.length > 0;
+    $("empty").textContent = state.q || state.outcome ? "Nothing matches the filter." : state.emptyText;
     $("counts").textContent = `${state.rows.length} shown${state.hasOlder ? ", more older" : ""}`;
     mark();
   }
@@ -344,7 +357,7 @@
       input,
       el("button", { type: "button", id: "edit", disabled: !kept, onclick: () => editor(d) }, "Edit and replay"),
       kept && d.curl ? copyButton("Copy as curl", d.curl, "copy-curl") : null,
-      kept ? el("a", { class: "button", id: "download", href: `/api/requests/${d.id}/body`,
+      kept ? el("a", { class: "button", id: "download", href: withSecret(`/api/requests/${d.id}/body`),
         download: `vwh-request-${d.id}.json` }, "Download body") : null);
     const note = state.info.replay_token ? null
       : el("p", { class: "note" }, "No --token given: replays carry no token.");
@@ -447,7 +460,7 @@
       live.textContent = "store only";
       return;
     }
-    const stream = new EventSource("/api/events");
+    const stream = new EventSource(withSecret("/api/events"));
     stream.addEventListener("open", () => { live.textContent = "live"; live.className = "live on"; });
     stream.addEventListener("request", scheduleCatchUp);
     stream.addEventListener("gap", scheduleCatchUp);
@@ -472,6 +485,10 @@
   }
 
   async function start() {
+    if (!SECRET) {
+      showError("Open the address vwh printed (it ends in ?token=…): this page needs the run's secret.");
+      return;
+    }
     try {
       state.info = await api("/api/info");
     } catch (error) { showError(error); return; }
@@ -479,7 +496,7 @@
     $("source").textContent = info.live
       ? `listening on ${info.listener}${info.forwarding ? ` → ${info.forward_to}` : ""} · ${info.store}`
       : info.store;
-    $("empty").textContent = info.live
+    state.emptyText = info.live
       ? `Nothing kept yet. Send a request to ${info.listener}, e.g. vwh sample order | vwh replay - --token …`
       : "Nothing matches.";
     columns();
