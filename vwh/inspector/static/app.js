@@ -98,32 +98,30 @@
       ["ids", "ids"], ["size", "size"], ["status", "status"], ["ms", "ms"], ["resend", "resend"],
     ];
     if (state.info.forwarding) cols.push(["handler", "handler"], ["next", "next"]);
-    const group = el("colgroup", null, cols.map(([key]) => el("col", { class: `c-${key}` })));
-    $("table").prepend(group);
     $("columns").replaceChildren(...cols.map(([key, label]) => el("th", { class: `c-${key}` }, label)));
   }
 
   function makeRow(r) {
     const ids = Object.values(r.ids || {}).join("  ");
     const cells = [
-      el("td", null, clock(r.received_at)),
-      el("td", { class: "num" }, r.id),
-      el("td", null, r.method),
-      el("td", { title: target(r) }, target(r)),
-      el("td", { class: `v-${r.verdict.replace(/\W/g, "")}` }, r.verdict),
+      el("td", { class: "c-time" }, clock(r.received_at)),
+      el("td", { class: "c-id" }, r.id),
+      el("td", { class: "c-method" }, r.method),
+      el("td", { class: "c-path", title: target(r) }, target(r)),
+      el("td", { class: `c-token v-${r.verdict.replace(/\W/g, "")}` }, r.verdict),
       r.error
-        ? el("td", { class: "rej", title: r.error }, r.error)
-        : el("td", { title: ids }, ids),
+        ? el("td", { class: "c-ids rej", title: r.error }, r.error)
+        : el("td", { class: "c-ids", title: ids }, ids),
       el("td", { class: "c-size" }, size(r.body_size)),
       el("td", { class: `c-status ${statusClass(r.status)}` }, r.status),
       el("td", { class: "c-ms" }, ms(r.latency_ms)),
-      el("td", { class: "resend" }, resendText(r)),
+      el("td", { class: "c-resend resend" }, resendText(r)),
     ];
     if (state.info.forwarding) {
       const fwd = r.forward;
       const cls = fwd && fwd.status !== null ? statusClass(fwd.status) : fwd ? "s5" : "muted";
-      cells.push(el("td", { class: cls, title: handlerText(r) }, handlerText(r)));
-      cells.push(el("td", { class: `next-${r.reaction || ""}` }, r.reaction || ""));
+      cells.push(el("td", { class: `c-handler ${cls}`, title: handlerText(r) }, handlerText(r)));
+      cells.push(el("td", { class: `c-next next-${r.reaction || ""}` }, r.reaction || ""));
     }
     const tr = el("tr", { "data-id": r.id }, cells);
     tr.addEventListener("click", () => openDetail(r.id));
@@ -314,6 +312,7 @@
   function renderDetail(d) {
     const pane = $("detail");
     pane.hidden = false;
+    document.body.classList.add("split");
     const title = el("span", { class: "dtitle" }, `#${d.id} `, el("b", null, d.method), ` ${target(d)}`);
     const head = el("div", { class: "dhead" }, title,
       el("button", { type: "button", class: "close", title: "Close (Esc)", onclick: closeDetail }, "×"));
@@ -449,6 +448,7 @@
     state.open = null;
     detailGeneration++;
     $("detail").hidden = true;
+    document.body.classList.remove("split");
     $("detail").replaceChildren();
     mark();
   }
