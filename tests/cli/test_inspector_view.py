@@ -165,3 +165,12 @@ def test_a_non_loopback_inspector_warns() -> None:
     fake = SimpleNamespace(moved_from=None, host="0.0.0.0", port=8788, url="http://x/")
     announce(out, fake)  # type: ignore[arg-type]
     assert notes[0].startswith("warning: inspector on 0.0.0.0, not loopback")
+
+
+def test_the_default_ui_port_is_8788_or_a_free_one() -> None:
+    proc = ListenerProcess("--port", str(free_port())).start()
+    try:
+        assert re.search(r"inspector: http://127\.0\.0\.1:\d+/\?token=", proc.stderr_so_far())
+        assert ":8788/" in proc.stderr_so_far() or "8788 is taken" in proc.stderr_so_far()
+    finally:
+        proc.stop()

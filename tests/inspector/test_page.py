@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import FIXTURES, ListenerProcess, ThreadedServer, free_port, run_vwh
+from tests.helpers import FIXTURES, ListenerProcess, ThreadedServer, run_vwh
 from tests.test_forward import RecordingHandler
 
 TOKEN = "s3cret-verifier-token"
@@ -356,12 +356,3 @@ def test_the_list_is_bounded_and_loads_older_on_demand(browser: Any) -> None:
         s.rows(5, ["12", "11", "10", "9", "8"])
     finally:
         s.close()
-
-
-def test_the_default_ui_port_is_8788_or_a_free_one() -> None:
-    proc = ListenerProcess("--port", str(free_port())).start()
-    try:
-        assert re.search(r"inspector: http://127\.0\.0\.1:\d+/\?token=", proc.stderr_so_far())
-        assert ":8788/" in proc.stderr_so_far() or "8788 is taken" in proc.stderr_so_far()
-    finally:
-        proc.stop()
