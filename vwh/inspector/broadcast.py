@@ -1,8 +1,9 @@
 """The live stream's fan-out: committed records to every subscribed page, never blocking.
 
 The store's writer thread calls `publish` with each committed batch. It only
-schedules a hand-off on the inspector's event loop (one wake-up per batch, none
-at all without subscribers) and returns: it never waits for a page. Each
+queues the batch and, at most once per `FLUSH_SECONDS`, schedules a hand-off on the
+inspector's event loop (none at all without subscribers), and returns: it never
+waits for a page, and under load many batches share one wake-up and one write. Each
 subscriber holds a bounded backlog; a page that falls behind loses stream events,
 is told so (a gap), and catches up by id from the JSON API. Requests are never
 lost: they are already on disk when they are published.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from vwh.store import CapturedRequest
 
 MAX_PENDING_RECORDS = 500
 MAX_PENDING_BYTES = 8 * 1024 * 1024
+FLUSH_SECONDS = 0.05  # well within "shown within a second"; 20 wake-ups a second at most
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,8 @@ class Broadcaster:
         self._subs: set[Subscription] = set()
         self._max_records = max_records
         self._max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self._queued: list[list[CapturedRequest]] = []
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """The loop the subscriptions live in (the inspector's)."""
@@ -103,12 +108,19 @@ class Broadcaster:
         loop = self._loop
         if not self._subs or loop is None or not records:
             return
-        with contextlib.suppress(RuntimeError):  # the loop is closing: nobody listens
-            loop.call_soon_threadsafe(self._fan_out, list(records))
+        with self._lock:
+            first = not self._queued
+            self._queued.append(list(records))
+        if first:
+            with contextlib.suppress(RuntimeError):  # the loop is closing: nobody listens
+                loop.call_soon_threadsafe(loop.call_later, FLUSH_SECONDS, self._fan_out)
 
-    def _fan_out(self, records: list[CapturedRequest]) -> None:
+    def _fan_out(self) -> None:
+        with self._lock:
+            batches, self._queued = self._queued, []
         for sub in list(self._subs):
-            sub.offer(records)
+            for records in batches:
+                sub.offer(records)
 
     @property
     def subscribers(self) -> int:
