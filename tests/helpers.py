@@ -185,6 +185,10 @@ class ListenerProcess:
             time.sleep(0.02)
         return self
 
+    def stderr_so_far(self) -> str:
+        """What it printed on stderr until now, while it still runs."""
+        return b"".join(self._err).decode(errors="replace")
+
     def stop(self, sig: int | None = None, timeout: float = 15) -> int:
         """Stop it (SIGINT by default, as Ctrl-C does) and collect its output."""
         import signal as _signal

@@ -47,6 +47,7 @@ class RequestFilter:
     grep: str | None = None  # in the path, query or body (ids are in the body), any case
     resends: bool = False
     outcome: str | None = None  # one of OUTCOMES
+    fingerprint: int | None = None  # every delivery of one body (the resend timeline)
 
     def __post_init__(self) -> None:
         if self.verdict is not None and self.verdict not in VERDICTS:
@@ -91,6 +92,9 @@ class RequestFilter:
             clauses.append(_OUTCOME_SQL["resends"])
         if self.outcome is not None:
             clauses.append(_OUTCOME_SQL[self.outcome])
+        if self.fingerprint is not None:
+            clauses.append("fingerprint = ? AND attempt IS NOT NULL")
+            params.append(self.fingerprint)
         return " AND ".join(clauses) or "1", tuple(params)
 
 

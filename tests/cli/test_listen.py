@@ -81,7 +81,12 @@ def test_without_token_everything_is_accepted_and_shown_masked() -> None:
         proc.stop()
     assert r.status_code == 200
     ready, event = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert ready == {"event": "ready", "url": proc.url + "/", "store": ready["store"]}
+    assert ready == {
+        "event": "ready",
+        "url": proc.url + "/",
+        "inspector": ready["inspector"],
+        "store": ready["store"],
+    }
     assert event["verdict"] == "not checked" and event["status"] == 200
     assert event["token"] and TOKEN not in proc.stdout
     assert event["ids"]["orderId"] == "AG-7PQTGLLXQQ:ORD-S548DKHMKX"

@@ -23,6 +23,10 @@ from vwh.errors import ExitCode, VwhError
 # keeps each line equal to the command's own help.
 COMMANDS: dict[str, tuple[str, str]] = {
     "listen": ("listen", "Receive webhooks: verify the token, keep every request, show them live."),
+    "inspect": (
+        "inspect",
+        "Browse kept requests in a web page, and replay them (no listener needed).",
+    ),
     "history": ("history", "List kept requests, newest first."),
     "show": ("history", "Show one kept request in full: headers (secrets masked) and body."),
     "export": (

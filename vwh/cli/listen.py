@@ -12,6 +12,7 @@ from vwh.cli import api_options as opt
 if TYPE_CHECKING:
     from vwh.cli.api_options import ApiOptions
     from vwh.forward import ForwardSettings
+    from vwh.inspector import UiOptions
 
 
 def listen(
@@ -102,6 +103,13 @@ def listen(
     access_token: str | None = opt.access_token_option(),
     credentials: Path | None = opt.credentials_option(),
     token_url: str | None = opt.token_url_option(),
+    ui_host: str = typer.Option(
+        "127.0.0.1", help="Address of the web inspector (loopback by default; others warn)."
+    ),
+    ui_port: int = typer.Option(
+        8788, min=0, max=65535, help="Port of the web inspector (a free one if taken)."
+    ),
+    no_ui: bool = typer.Option(False, "--no-ui", help="Do not serve the web inspector."),
 ) -> None:
     """Receive webhooks: verify the token, keep every request, show them live.
 
@@ -141,6 +149,7 @@ def listen(
         count=count,
         exit_timeout=exit_timeout,
         api=api,
+        ui=_ui_options(ui_host, ui_port, no_ui),
     )
 
 
@@ -191,6 +200,14 @@ def _forward_settings(
     from vwh.forward import ForwardSettings
 
     return ForwardSettings(url, token or None, timeout, forward_all)
+
+
+def _ui_options(host: str, port: int, no_ui: bool) -> UiOptions | None:
+    import os
+
+    from vwh.inspector import UiOptions
+
+    return None if no_ui else UiOptions(host, port, os.environ.get("VWH_UI_TOKEN") or None)
 
 
 def _read_respond(path: Path | None) -> bytes | None:

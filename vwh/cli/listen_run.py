@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vwh.cli.listen_view import json_shown, plain_line, request_table, shown
 from vwh.cli.output import Output, untrusted
@@ -20,6 +20,7 @@ from vwh.webhook import mask_secret
 if TYPE_CHECKING:
     from vwh.cli.api_options import ApiOptions
     from vwh.cli.listen_resolve import ResolveDisplay
+    from vwh.inspector import Inspector, UiOptions
 
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "[::1]", "localhost")
 
@@ -35,22 +36,51 @@ def run_listen(
     count: int | None = None,
     exit_timeout: float | None = None,
     api: ApiOptions | None = None,
+    ui: UiOptions | None = None,
 ) -> None:
     """Serve until stopped, or until `count` deliveries are kept (TimeoutError_ after
-    `exit_timeout` seconds without them). With `api`, kept deliveries are resolved."""
+    `exit_timeout` seconds without them). With `api`, kept deliveries are resolved;
+    with `ui`, the inspector is served beside the listener."""
     out = Output(json_mode=json_out)
     listener = Listener(settings, host, port, store_path or default_store_path())
-    stats = ListenStats(forwarding=settings.forward is not None)
-    _banner(out, listener)
-    announce = _Announcer(out, listener)
+    inspector: Inspector | None = None
     resolving: ResolveDisplay | None = None
-    if api is not None:
-        from vwh.cli.listen_resolve import ResolveDisplay
+    try:
+        if ui is not None:
+            from vwh.cli import inspector_view
 
-        resolving = ResolveDisplay(out, api, listener.store_path)
+            inspector = inspector_view.start_beside(listener, ui)
+        if api is not None:
+            from vwh.cli.listen_resolve import ResolveDisplay
+
+            resolving = ResolveDisplay(out, api, listener.store_path)
+        _listen(out, listener, inspector, resolving, keep, count, exit_timeout)
+    finally:
+        if resolving is not None:
+            resolving.close()
+        if inspector is not None:
+            inspector.stop()
+
+
+def _listen(
+    out: Output,
+    listener: Listener,
+    inspector: Inspector | None,
+    resolving: ResolveDisplay | None,
+    keep: int | None,
+    count: int | None,
+    exit_timeout: float | None,
+) -> None:
+    stats = ListenStats(forwarding=listener.settings.forward is not None)
+    _banner(out, listener)
+    if inspector is not None:
+        from vwh.cli.inspector_view import announce as announce_inspector
+
+        announce_inspector(out, inspector)
+    announce = _Announcer(out, listener, inspector)
 
     def render(record: CapturedRequest) -> str:
-        return json_shown(record) if json_out else shown(plain_line, record)
+        return json_shown(record) if out.json_mode else shown(plain_line, record)
 
     rows: deque[CapturedRequest] = deque(maxlen=max(3, out.out.size.height - 4))
     timed_out = threading.Event()
@@ -64,6 +94,8 @@ def run_listen(
 
     def show(records: list[CapturedRequest]) -> None:
         announce()  # the ready line comes first, even when a request beat it
+        if inspector is not None:
+            inspector.settings.broadcaster.publish(records)  # a hand-off: returns at once
         for record in records:
             stats.add(record)
         if out.rich:
@@ -98,8 +130,6 @@ def run_listen(
             listener.run(show, on_started=started, on_warning=out.warn, keep=keep)
     finally:
         timer.cancel()
-        if resolving is not None:
-            resolving.close()
     out.note(f"stopped: {stats.summary()}")
     if count is not None and stats.deliveries < count and timed_out.is_set():
         raise TimeoutError_(
@@ -107,17 +137,23 @@ def run_listen(
         )
 
 
-def ready_event(listener: Listener) -> dict[str, object]:
-    """The first JSON line of `vwh listen --json`: where to send, now that it listens."""
-    return {"event": "ready", "url": listener.url, "store": str(listener.store_path)}
+def ready_event(listener: Listener, inspector: Inspector | None = None) -> dict[str, Any]:
+    """The first JSON line of `vwh listen --json`: where to send, and where to look."""
+    return {
+        "event": "ready",
+        "url": listener.url,
+        "inspector": inspector.url if inspector is not None else None,
+        "store": str(listener.store_path),
+    }
 
 
 class _Announcer:
     """Says "ready" once, from whichever thread gets there first."""
 
-    def __init__(self, out: Output, listener: Listener) -> None:
+    def __init__(self, out: Output, listener: Listener, inspector: Inspector | None) -> None:
         self._out = out
         self._listener = listener
+        self._inspector = inspector
         self._lock = threading.Lock()
         self._done = False
 
@@ -127,7 +163,7 @@ class _Announcer:
                 return
             self._done = True
             if self._out.json_mode:
-                self._out.lines([json_line(ready_event(self._listener))])
+                self._out.lines([json_line(ready_event(self._listener, self._inspector))])
             self._out.note("ready: Ctrl-C to stop")
 
 
