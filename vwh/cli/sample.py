@@ -13,12 +13,20 @@ def sample(
     market: str = typer.Option("default", help="Market id to use."),
     account: str | None = typer.Option(None, help="Account id to use (e.g. AG-7PQTGLLXQQ)."),
     seed: int | None = typer.Option(None, help="Draw the ids from this seed (reproducible)."),
+    compact: bool = typer.Option(
+        False, "--compact", help="One line, for JSON-lines files (`>> bodies.jsonl`)."
+    ),
 ) -> None:
     """Print a webhook body like Vendasta's, e.g. `vwh sample order > order.json`."""
     from vwh.samples import SampleOptions, sample_bytes
 
     options = SampleOptions(partner=partner, market=market, account=account, seed=seed)
-    sys.stdout.write(sample_bytes(kind, options.checked()).decode("ascii"))
+    text = sample_bytes(kind, options.checked()).decode("ascii")
+    if compact:
+        import json
+
+        text = json.dumps(json.loads(text), separators=(",", ":")) + "\n"
+    sys.stdout.write(text)
 
 
 def register(app: typer.Typer) -> None:
