@@ -38,6 +38,7 @@ STEP_KEYS = frozenset(
         "expect-response",
     }
 )
+_SECRET_OPTION_WORDS = frozenset({"token", "secret", "password", "passwd", "key"})
 _TABLE_LINE = re.compile(r"""^\s*\[\s*("[^"]*"|'[^']*'|[A-Za-z0-9_.-]+)\s*\]""")
 _KEY_LINE = re.compile(r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_-]+)\s*=""")
 _ENTRY = re.compile(r"^\s*([^:=\s]+)\s*[:=]")  # 'Name: value' or 'name=value'
@@ -140,12 +141,12 @@ def load_project_file(path: Path) -> ProjectFile:
 
 
 def is_secret_option(name: str) -> bool:
-    """An option whose value is a secret: its last word is one (`token`, `forward-token`).
+    """An option whose value is a secret: its last word says so (`token`, `forward-token`).
 
-    `token-header` names where the token goes, so it is not one; the rule is the one
-    that masks headers and query parameters (`vwh.webhook.is_secret_name`).
+    `token-header` and `token-cookie` name where the token goes, and `credentials` is
+    the path of a file, so none of them is one.
     """
-    return is_secret_name(name.rsplit("-", 1)[-1])
+    return name.rsplit("-", 1)[-1] in _SECRET_OPTION_WORDS
 
 
 def secret_ref(setting: Setting) -> tuple[str, SecretRef] | None:

@@ -37,3 +37,11 @@ def test_bad_kind_or_pin_is_one_line_exit_2() -> None:
     )
     pin = invoke("sample", "order", "--partner", "lower")
     assert pin.exit_code == 2 and pin.stderr.startswith("vwh: error: bad partner id 'lower'")
+
+
+def test_compact_is_one_line_with_the_same_body() -> None:
+    """`--compact` builds JSON-lines files: one body a line, equal in value."""
+    r = invoke("sample", "user", "--seed", "5", "--compact")
+    assert r.exit_code == 0 and r.stdout.count("\n") == 1 and r.stdout.endswith("}\n")
+    assert json.loads(r.stdout) == json.loads(invoke("sample", "user", "--seed", "5").stdout)
+    assert " " not in r.stdout
