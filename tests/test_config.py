@@ -118,6 +118,9 @@ def test_a_secret_from_the_environment(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("VWH_TOKEN_STAGING", "from-env")
     assert ref.resolve() == "from-env"
     assert secret_ref(_setting(tmp_path, "port-env", "X")) is None  # port is no secret
+    with pytest.raises(ConfigError, match="not the token") as caught:
+        secret_ref(_setting(tmp_path, "token-env", "s3cret-token!"))  # the token, by mistake
+    assert "s3cret" not in str(caught.value)
 
 
 def test_a_secret_from_a_file_only_its_owner_can_read(tmp_path: Path) -> None:

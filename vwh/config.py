@@ -41,6 +41,7 @@ STEP_KEYS = frozenset(
 _SECRET_OPTION_WORDS = frozenset({"token", "secret", "password", "passwd", "key"})
 _TABLE_LINE = re.compile(r"""^\s*\[\s*("[^"]*"|'[^']*'|[A-Za-z0-9_.-]+)\s*\]""")
 _KEY_LINE = re.compile(r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_-]+)\s*=""")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ENTRY = re.compile(r"^\s*([^:=\s]+)\s*[:=]")  # 'Name: value' or 'name=value'
 
 
@@ -157,6 +158,11 @@ def secret_ref(setting: Setting) -> tuple[str, SecretRef] | None:
     if not isinstance(setting.value, str) or not setting.value.strip():
         what = "an environment variable's name" if kind == "env" else "a file's path"
         raise setting.error(f"expected {what} as a string")
+    if kind == "env" and not _ENV_NAME.fullmatch(setting.value):
+        # Not echoed: what was written here may be the secret itself.
+        raise setting.error(
+            f"expected the name of an environment variable (like VWH_TOKEN), not the {base}"
+        )
     return base, SecretRef(setting, kind)
 
 
