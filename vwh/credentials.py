@@ -185,7 +185,14 @@ def find_default_credentials() -> Path | None:
     found: list[Path] = []
     for directory in default_credentials_dirs():
         if directory.is_dir():
-            found.extend(sorted(p for p in directory.glob("*.json") if p.is_file()))
+            try:
+                listing = sorted(entry.name for entry in os.scandir(directory))
+            except OSError as exc:
+                raise CredentialsError(
+                    f"credentials directory {directory}: cannot read ({exc.strerror})"
+                ) from None
+            found.extend(directory / n for n in listing if n.endswith(".json") and n[:1] != ".")
+    found = [p for p in found if p.is_file()]
     if not found:
         return None
     if len(found) > 1:

@@ -51,6 +51,10 @@ class InputError(VwhError):
     exit_code = ExitCode.USAGE
 
 
+class ConfigError(UsageError):
+    """The project file (vwh.toml) cannot be used: not TOML, an unknown key, a bad value."""
+
+
 class StoreError(VwhError):
     """The capture store cannot be opened, written or read."""
 

@@ -102,7 +102,8 @@ class Listener:
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        bare = self.host.strip("[]")  # `--host '[::1]'` and `--host ::1` alike
+        host = f"[{bare}]" if ":" in bare else bare
         return f"http://{host}:{self.port}/"
 
     def run(

@@ -12,8 +12,9 @@ from vwh import __version__
 from vwh.cli.app import COMMANDS, LazyGroup
 
 
-def test_version() -> None:
-    result = invoke("--version")
+@pytest.mark.parametrize("flag", ["--version", "-V"])
+def test_version(flag: str) -> None:
+    result = invoke(flag)
     assert (result.exit_code, result.stdout) == (0, f"vwh {__version__}\n")
 
 
@@ -48,7 +49,35 @@ def test_help_imports_no_command_module() -> None:
     assert result.stderr.strip() == "[]"
 
 
-def test_unknown_command_is_a_usage_error() -> None:
-    result = invoke("nope")
-    assert result.exit_code == 2
-    assert "No such command 'nope'" in result.stderr
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("nope",), "No such command 'nope'. (see 'vwh --help')"),
+        (
+            ("show", "abc"),
+            "Invalid value for 'ID': 'abc' is not a valid int. (see 'vwh show --help')",
+        ),
+        (("listen", "--nope"), "No such option: --nope"),
+        (("check",), "Missing argument 'URL'. (see 'vwh check --help')"),
+        (("history", "--limit"), "Option '--limit' requires an argument."),
+        (("sample", "order", "extra"), "Got unexpected extra argument(s) (extra)"),
+        (("show", "\x1b]0;pwned\x07"), "'\\x1b]0;pwned\\x07' is not a valid int"),
+    ],
+)
+def test_every_usage_error_is_one_line_and_exit_2(args: tuple[str, ...], message: str) -> None:
+    result = run_vwh(*args)
+    assert result.returncode == 2
+    assert result.stderr.startswith("vwh: error: ") and result.stderr.count("\n") == 1
+    assert message in result.stderr, result.stderr
+    assert result.stdout == ""
+
+
+def test_usage_lines_name_the_arguments_as_they_are_taken() -> None:
+    """`URL`, not Typer's `{url}`; `[PAYLOAD]...` for many payloads."""
+    usage = {name: invoke(name, "--help").stdout.splitlines()[0] for name in ("check", "replay")}
+    assert usage == {
+        "check": "Usage: vwh check [OPTIONS] URL",
+        "replay": "Usage: vwh replay [OPTIONS] [PAYLOAD]...",
+    }
+    listen = " ".join(invoke("listen", "--help").stdout.split())
+    assert "a larger one is answered 413 and kept without its body" in listen

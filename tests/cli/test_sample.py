@@ -92,3 +92,11 @@ def test_from_errors_are_the_fetch_ones(vendasta: RunningFake) -> None:
     assert invoke("sample", "order", "--json-meta").exit_code == ExitCode.USAGE
     both = invoke("sample", "account", "--from", "AG-7PQTGLLXQQ", "--account", "AG-X")
     assert both.exit_code == ExitCode.USAGE
+
+
+def test_compact_is_one_line_with_the_same_body() -> None:
+    """`--compact` builds JSON-lines files: one body a line, equal in value."""
+    r = invoke("sample", "user", "--seed", "5", "--compact")
+    assert r.exit_code == 0 and r.stdout.count("\n") == 1 and r.stdout.endswith("}\n")
+    assert json.loads(r.stdout) == json.loads(invoke("sample", "user", "--seed", "5").stdout)
+    assert " " not in r.stdout

@@ -145,3 +145,42 @@ def test_a_slow_token_endpoint(vendasta: RunningFake) -> None:
     result = invoke("token", "--timeout", "0.2")
     assert result.exit_code == ExitCode.TIMEOUT
     assert result.stderr.endswith("did not answer within 0.2 s\n")
+
+
+def _as_a_plain_user() -> list[str]:
+    """Root reads any file; without that power a mode-000 file is unreadable to it too."""
+    import os
+
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    assert setpriv is not None, "setpriv (util-linux) is needed to test permissions as root"
+    return [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
+
+
+def test_an_unreadable_credentials_file_is_a_credentials_error(
+    tmp_path: Path, isolated_env: Path
+) -> None:
+    import subprocess
+    import sys
+
+    unreadable = tmp_path / "key.json"
+    shutil.copy(RS256, unreadable)
+    unreadable.chmod(0)
+    default_dir = isolated_env / ".config" / "api-gateway"
+    default_dir.mkdir(parents=True)
+    shutil.copy(RS256, default_dir / "key.json")
+    for args in (("--credentials", str(unreadable)), ()):
+        if not args:
+            default_dir.chmod(0)  # the default directory itself cannot be listed
+        result = subprocess.run(
+            [*_as_a_plain_user(), sys.executable, "-m", "vwh", "token", *args],
+            capture_output=True,
+            text=True,
+            env=vwh_env(),
+            timeout=60,
+        )
+        assert result.returncode == ExitCode.CREDENTIALS, result.stderr
+        assert result.stderr.count("\n") == 1
+        assert "cannot read (Permission denied)" in result.stderr
+    default_dir.chmod(0o700)

@@ -58,6 +58,7 @@ def credentials_option() -> Path | None:
         metavar="FILE",
         envvar="VWH_CREDENTIALS",
         show_envvar=True,
+        readable=False,  # vwh reads it: an unreadable file is a credentials error (exit 10)
         help="Service-account JSON from Partner Center [default: the one file in"
         " ~/.config/api-gateway/].",
     )

@@ -20,7 +20,7 @@ CHECKS_HELP = (
 
 def check(
     url: str = typer.Argument(
-        ..., help="The handler, e.g. https://localhost:8000/webhooks/vendasta."
+        ..., metavar="URL", help="The handler, e.g. https://localhost:8000/webhooks/vendasta."
     ),
     token: str | None = typer.Option(
         None, envvar="VWH_TOKEN", help="The token the automation sends (required; or VWH_TOKEN)."
@@ -43,14 +43,23 @@ def check(
         10.0, min=0, help="Warn when a valid delivery takes longer than this many seconds."
     ),
     only: list[str] | None = typer.Option(
-        None, metavar="CHECKS", help=f"Run only these checks, by name or number: {CHECKS_HELP}."
+        None,
+        metavar="CHECKS",
+        help=f"Run only these checks, by name or number: {CHECKS_HELP}.",
+        autocompletion=lambda incomplete: complete_checks(incomplete),
     ),
     skip: list[str] | None = typer.Option(
-        None, metavar="CHECKS", help="Skip these checks (names or numbers)."
+        None,
+        metavar="CHECKS",
+        help="Skip these checks (names or numbers).",
+        autocompletion=lambda incomplete: complete_checks(incomplete),
     ),
     json_out: bool = typer.Option(False, "--json", help="The report as one JSON document."),
 ) -> None:
     """Send a handler 7 test deliveries and grade its answers the way Vendasta treats them.
+
+    Seven deliveries (valid, wrong token, missing token, header case, bad JSON, unknown
+    fields, repeat) and an eighth verdict, timing, on how fast the valid ones were.
 
     Exit 0 when nothing failed (warnings allowed), 1 when a check failed, 2 on bad
     options, 6 when nothing answers at the URL.
@@ -85,6 +94,15 @@ def check(
         for line in report_lines(report):
             out.line(line)
     raise typer.Exit(int(report.exit_code))
+
+
+def complete_checks(incomplete: str) -> list[str]:
+    """Check names for the shell, after any already typed: `valid,re` -> `valid,repeat`."""
+    from vwh.check import CHECK_NAMES
+
+    done, _, last = incomplete.rpartition(",")
+    prefix = f"{done}," if done else ""
+    return [prefix + name for name in CHECK_NAMES if name.startswith(last.lower())]
 
 
 def _run(config: CheckConfig, out: Output) -> CheckReport:

@@ -30,6 +30,7 @@ def register(app: typer.Typer) -> None:
             metavar="[KIND] ID",
             show_default=False,
             help="order, account, business, user or automation (optional); then ids.",
+            autocompletion=lambda incomplete: _complete_kinds(incomplete),
         ),
         from_file: Path | None = typer.Option(
             None, "--from", metavar="FILE", help="A webhook body (JSON; - for stdin)."
@@ -94,6 +95,13 @@ def register(app: typer.Typer) -> None:
                 f"{len(failures)} of {len(results)} records could not be fetched",
                 exit_code=failures[0].error.exit_code,
             )
+
+
+def _complete_kinds(incomplete: str) -> list[str]:
+    """The kinds, for the shell (an id is the user's to type)."""
+    from vwh.api import KINDS
+
+    return [name for name in KINDS if name.startswith(incomplete.lower())]
 
 
 def _targets(

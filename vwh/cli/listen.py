@@ -40,7 +40,12 @@ def listen(
     respond: Path | None = typer.Option(
         None, help="JSON file to answer deliveries with.", dir_okay=False
     ),
-    max_body: int = typer.Option(1024 * 1024, min=1, help="Largest body kept, in bytes."),
+    max_body: int = typer.Option(
+        1024 * 1024,
+        min=1,
+        help="Largest body accepted, in bytes; a larger one is answered 413 and kept"
+        " without its body.",
+    ),
     store: Path | None = typer.Option(
         None, envvar="VWH_STORE", help="SQLite store (default: your data dir; or VWH_STORE)."
     ),

@@ -34,7 +34,7 @@ def header_option() -> Any:
 def replay(
     sources: list[str] = typer.Argument(
         None,
-        metavar="PAYLOAD",
+        metavar="[PAYLOAD]...",
         help="JSON files, directories (their *.json), JSON-lines files, - for stdin;"
         " with --from-history, ids of kept requests.",
         show_default=False,

@@ -37,6 +37,9 @@ def sample(
     credentials: Path | None = opt.credentials_option(),
     token_url: str | None = opt.token_url_option(),
     timeout: float = opt.timeout_option(),
+    compact: bool = typer.Option(
+        False, "--compact", help="One line, for JSON-lines files (`>> bodies.jsonl`)."
+    ),
 ) -> None:
     """Print a webhook body like Vendasta's, e.g. `vwh sample order > order.json`."""
     from vwh.errors import UsageError
@@ -46,16 +49,22 @@ def sample(
     if from_id is None:
         if json_meta:
             raise UsageError("--json-meta needs --from ID")
-        sys.stdout.write(sample_bytes(kind, options).decode("ascii"))
+        text = sample_bytes(kind, options).decode("ascii")
+        sys.stdout.write(_compact(text) if compact else text)
         return
     if account is not None:
         raise UsageError("--account and --from contradict each other: --from names the record")
     api = opt.ApiOptions(env, base_url, access_token, credentials, token_url, timeout=timeout)
-    _from_api(kind, from_id, options, api, json_meta)
+    _from_api(kind, from_id, options, api, json_meta, compact)
 
 
 def _from_api(
-    kind: str, record_id: str, options: SampleOptions, api: opt.ApiOptions, json_meta: bool
+    kind: str,
+    record_id: str,
+    options: SampleOptions,
+    api: opt.ApiOptions,
+    json_meta: bool,
+    compact: bool,
 ) -> None:
     """Fetch, then the body on stdout and which of its fields are real on stderr."""
     import asyncio
@@ -82,8 +91,20 @@ def _from_api(
     if json_meta:
         out.line(json_line(got.meta()))
     else:
-        out.line(json.dumps(got.body, indent=2))  # ASCII, every control escaped: inert as is
+        # ASCII, every control escaped: inert as is.
+        out.line(
+            json.dumps(got.body, separators=(",", ":"))
+            if compact
+            else json.dumps(got.body, indent=2)
+        )
 
 
 def register(app: typer.Typer) -> None:
     app.command()(sample)
+
+
+def _compact(text: str) -> str:
+    """A sample as one line, for JSON-lines files."""
+    import json
+
+    return json.dumps(json.loads(text), separators=(",", ":")) + "\n"
