@@ -56,7 +56,7 @@ def test_bash_completes_commands_options_kinds_and_check_names(
     bash_with_vwh: tuple[Path, Path],
 ) -> None:
     assert complete(bash_with_vwh, "vwh li") == ["listen"]
-    assert set(complete(bash_with_vwh, "vwh c")) == {"check", "config", "completion"}
+    assert set(complete(bash_with_vwh, "vwh c")) == {"check", "clear", "config", "completion"}
     assert complete(bash_with_vwh, "vwh listen --forward-t") == [
         "--forward-to",
         "--forward-token",
