@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from vwh.errors import NotFoundError, StoreError
-from vwh.store import BatchWriter, CapturedRequest, CaptureStore, FingerprintFilter, ForwardResult
+from vwh.store import BatchWriter, CapturedRequest, CaptureStore, ForwardResult
+from vwh.store_filter import FingerprintFilter
 from vwh.webhook import fingerprint
 
 

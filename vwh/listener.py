@@ -11,7 +11,8 @@ from pathlib import Path
 from vwh.errors import UsageError
 from vwh.receiver import ReceiverSettings, create_app
 from vwh.server import bind_socket, make_server, serve
-from vwh.store import BatchWriter, CapturedRequest, CaptureStore, CommitCallback
+from vwh.store import CapturedRequest, CaptureStore
+from vwh.store_writer import BatchWriter, CommitCallback, EventCallback, StoreEvent
 
 _LOCAL_NAMES = ("127.0.0.1", "::1", "localhost", "0.0.0.0", "::")
 
@@ -59,6 +60,7 @@ class Listener:
         self.store_path = store_path
         self.store = CaptureStore(store_path)
         try:
+            self.store.check(write=True)  # a damaged store fails now, not on a delivery
             self.sock = bind_socket(host, port)
         except Exception:
             self.store.close()
@@ -91,12 +93,23 @@ class Listener:
         self,
         on_kept: CommitCallback | None = None,
         on_started: Callable[[], None] | None = None,
+        on_store_event: EventCallback | None = None,
     ) -> bool:
         """Serve until Ctrl-C or SIGTERM; True when stopped by a signal.
 
-        `on_kept` gets each batch of kept requests, in the store's writer thread.
+        `on_kept` gets each batch of kept requests, in the store's writer thread;
+        `on_store_event` hears once when the store's file vanished or cannot be
+        written (and when it can again), from whichever thread noticed.
         """
-        writer = BatchWriter(self.store_path, on_kept)
+
+        def store_event(event: StoreEvent) -> None:
+            if event.kind in ("recreated", "replaced"):
+                self.store.reopen()  # resend lookups read the new file too
+            if on_store_event is not None:
+                on_store_event(event)
+
+        self.store.load_filter()
+        writer = BatchWriter(self.store_path, on_kept, store_event)
         try:
             app = create_app(self.settings, writer, self.store)
             server = make_server(app)

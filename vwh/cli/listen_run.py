@@ -12,6 +12,7 @@ from vwh.listener import Listener, ListenStats
 from vwh.paths import default_store_path
 from vwh.receiver import ReceiverSettings
 from vwh.store import CapturedRequest
+from vwh.store_writer import StoreEvent
 from vwh.webhook import mask_secret
 
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "[::1]", "localhost")
@@ -23,6 +24,10 @@ def run_listen(
     out = Output(json_mode=json_out)
     listener = Listener(settings, host, port, store_path or default_store_path())
     stats = ListenStats(forwarding=settings.forward is not None)
+
+    def warn(event: StoreEvent) -> None:
+        out.warn(event.message)
+
     _banner(out, listener)
     if out.rich:
         from rich.live import Live
@@ -39,7 +44,7 @@ def run_listen(
             console=out.out,
             refresh_per_second=8,
         ):
-            listener.run(show, on_started=lambda: _ready(out))
+            listener.run(show, on_started=lambda: _ready(out), on_store_event=warn)
     else:
         render = _json_line if json_out else plain_line
 
@@ -48,7 +53,7 @@ def run_listen(
                 stats.add(record)
             out.lines([render(record) for record in records])
 
-        listener.run(show, on_started=lambda: _ready(out))
+        listener.run(show, on_started=lambda: _ready(out), on_store_event=warn)
     out.note(f"stopped: {stats.summary()}")
 
 
