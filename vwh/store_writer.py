@@ -1,19 +1,19 @@
 """The listener's writes: `await write(r)` returns once r is on disk, in the store's file.
 
-One delivery at a time (Vendasta's usual pace) is committed right on the event
-loop when the writer thread is idle: a one-row INSERT in WAL mode without fsync
-costs tens of microseconds, far less than a round trip through a thread. Under
-load, records queued in one event-loop turn form a batch, and the writer thread
-commits every batch waiting at that moment in one transaction (SQLite runs
-without the GIL, so that overlaps with serving the next requests).
+When requests come one at a time (Vendasta's usual pace) each is committed right
+on the event loop: a one-row INSERT in WAL mode without fsync costs far less than
+a round trip through a thread. When a loop turn brings several, they wait for a
+writer thread that commits every batch waiting at that moment in one transaction
+(SQLite runs without the GIL, so that overlaps with serving the next requests).
 
-Before and after each commit the file at the store's path is compared with the
-one written to (device and inode): a store deleted or replaced while vwh runs is
-noticed, said once (`on_event`) and started afresh, and no answer goes out for a
-row that is not in the file at that path.
+After each commit the file at the store's path is compared with the one written
+to (device and inode): a store deleted or replaced while vwh runs is noticed,
+said once (`on_event`), started afresh and the rows written again there, so no
+answer goes out for a row that is not in the file at that path. When no file can
+be made there, writes fail (the sender gets a 5xx) until one can.
 
 `on_commit` gets every committed record, in id order, in the writer thread:
-showing requests there keeps that work off the event loop.
+showing requests there keeps that work, and a slow terminal, off the event loop.
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ class StoreEvent:
 EventCallback = Callable[[StoreEvent], None]
 _Item = tuple[CapturedRequest, "asyncio.Future[int] | None"]
 _STOP = None  # tells the writer thread to finish
+_WAKE = "wake"  # tells the writer thread there are records to show
+_SHOW_EVERY = 0.02  # seconds: while requests keep coming, show them in batches this often
 _ATTEMPTS = 3  # a file replaced during each of these commits: give up on this batch
 
 
@@ -62,37 +64,33 @@ class BatchWriter:
         self.on_event = on_event
         self._lock = threading.Lock()  # held for each transaction, on the loop or the thread
         self._conn, self._identity = self._open()
+        self._stale = False  # the file at the path may not be the one open
         self._failing = False  # said that it cannot write; say when it can again
         self._switched: str | None = None  # a new file, not yet said
         self._pending: list[_Item] = []
-        self._handoff_scheduled = False
         self._in_flight = 0  # batches handed to the thread, not yet resolved (loop only)
-        self._inline_used = False  # one inline commit per loop turn; the rest are batched
-        self._queue: queue.SimpleQueue[_Batch | _Shown | None] = queue.SimpleQueue()
+        self._turn_writes = 0  # writes in this event-loop turn
+        self._solo = True  # the last turn with writes had one: requests come one at a time
+        self._to_show: list[CapturedRequest] = []  # committed outside the thread, to show
+        self._asleep = False  # the thread waits for a wake-up, not polling _to_show
+        self._queue: queue.SimpleQueue[_Batch | str | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="vwh-store-writer", daemon=True)
         self._thread.start()
 
     async def write(self, record: CapturedRequest) -> int:
         loop = asyncio.get_running_loop()
-        if (
-            not self._pending
-            and not self._in_flight
-            and not self._inline_used
-            and self._lock.acquire(blocking=False)
-        ):
-            try:
-                self._commit([record])
-            finally:
-                self._lock.release()
-            self._inline_used = True
-            loop.call_soon(self._end_turn)
-            self._queue.put(_Shown([record]))
-            return int(record.id or 0)
+        self._turn_writes += 1
+        if self._turn_writes == 1:
+            loop.call_soon(self._end_turn, loop)
+            if self._solo and not self._in_flight and self._lock.acquire(blocking=False):
+                try:
+                    self._commit([record])
+                finally:
+                    self._lock.release()
+                self._show(record)
+                return int(record.id or 0)
         future: asyncio.Future[int] = loop.create_future()
         self._pending.append((record, future))
-        if not self._handoff_scheduled:
-            self._handoff_scheduled = True
-            loop.call_soon(self._hand_off, loop)
         return await future
 
     def write_now(self, record: CapturedRequest) -> int | None:
@@ -106,7 +104,7 @@ class BatchWriter:
                 self._commit([record])
         except StoreError:
             return None
-        self._queue.put(_Shown([record]))
+        self._show(record)
         return record.id
 
     def close(self) -> None:
@@ -118,14 +116,25 @@ class BatchWriter:
         self._thread.join()
         self._conn.close()
 
-    def _end_turn(self) -> None:
-        self._inline_used = False
+    def _end_turn(self, loop: asyncio.AbstractEventLoop) -> None:
+        """After a turn's writes: the thread commits what waits, in one transaction."""
+        self._solo = self._turn_writes == 1
+        self._turn_writes = 0
+        if self._pending:
+            batch, self._pending = self._pending, []
+            self._in_flight += 1
+            self._queue.put(_Batch(batch, loop))
 
-    def _hand_off(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._handoff_scheduled = False
-        batch, self._pending = self._pending, []
-        self._in_flight += 1
-        self._queue.put(_Batch(batch, loop))
+    def _show(self, record: CapturedRequest) -> None:
+        """Pass a record committed here to the thread, to show; wake it only if it sleeps.
+
+        While requests keep coming the thread polls every _SHOW_EVERY seconds and
+        prints what accumulated in one write: no wake-up per request.
+        """
+        self._to_show.append(record)
+        if self._asleep:
+            self._asleep = False
+            self._queue.put(_WAKE)
 
     def _resolve(self, items: list[_Item], error: StoreError | None) -> None:
         self._in_flight -= 1
@@ -138,20 +147,30 @@ class BatchWriter:
                 future.set_result(int(record.id or 0))
 
     def _run(self) -> None:
+        polling = False
         while True:
-            items = [self._queue.get()]
+            if not polling:
+                # Say "asleep" first, then look: a record added meanwhile is not missed.
+                self._asleep = True
+                polling = bool(self._to_show)
+            try:
+                items = [self._queue.get(timeout=_SHOW_EVERY if polling else None)]
+            except queue.Empty:
+                items = []
+            self._asleep = False
             while True:  # everything waiting now goes into one transaction
                 try:
                     items.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            # Records committed inline come first: whatever is committed now gets later ids.
-            shown = [r for item in items if isinstance(item, _Shown) for r in item.records]
+            # Records committed elsewhere come first: what is committed now gets later ids.
+            shown, self._to_show = self._to_show, []
             batches = [item for item in items if isinstance(item, _Batch)]
             if batches:
                 shown.extend(self._commit_batches(batches))
             if shown and self.on_commit is not None:
                 self.on_commit(shown)
+            polling = bool(shown)  # more are likely to follow soon
             if _STOP in items:
                 return
 
@@ -173,11 +192,13 @@ class BatchWriter:
     def _commit(self, records: list[CapturedRequest]) -> None:
         """Insert in one transaction into the file now at the path; set ids. Hold the lock."""
         for _ in range(_ATTEMPTS):
-            self._follow_file()
+            if self._stale:
+                self._follow_file()
             first = self._insert(records)
-            if identity(self.path) == self._identity:
+            # One stat per commit: the rows are in the file at the path, or written again.
+            self._stale = identity(self.path) != self._identity
+            if not self._stale:
                 break
-            # Deleted or replaced during the commit: those rows went to the old file.
         else:
             raise StoreError(f"cannot write to the store at {self.path}: it keeps being replaced")
         for offset, record in enumerate(records):
@@ -204,10 +225,8 @@ class BatchWriter:
         return last - len(records) + 1
 
     def _follow_file(self) -> None:
-        """Switch to the file now at the path if it is not the one open; say so once."""
+        """Switch to the file now at the path; its news is said after the next commit."""
         now = identity(self.path)
-        if now is not None and now == self._identity:
-            return
         try:
             conn, ident = self._open(make_dirs=False)
         except StoreError as exc:
@@ -266,10 +285,3 @@ class BatchWriter:
 class _Batch:
     items: list[_Item]
     loop: asyncio.AbstractEventLoop | None
-
-
-@dataclass
-class _Shown:
-    """Records already committed inline, waiting to be shown."""
-
-    records: list[CapturedRequest]
