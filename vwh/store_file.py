@@ -19,13 +19,15 @@ from vwh.errors import StoreError
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 SIDE_FILES = ("-wal", "-shm")
-QUICK_CHECK_SECONDS = 3.0  # past this a big store is trusted unchecked: start-up stays quick
+# Past these a huge store is trusted unchecked, so starting and reading stay quick.
+CHECK_SECONDS_LISTEN = 3.0  # once per `vwh listen`
+CHECK_SECONDS_READ = 0.5  # every `vwh history` and `vwh show`
 _DAMAGED = ("malformed", "not a database", "corrupt", "database disk image")
 
 Identity = tuple[int, int]
 
 
-def identity(path: Path) -> Identity | None:
+def identity(path: Path | str) -> Identity | None:
     """The (device, inode) of the file at `path` now, or None when there is none."""
     try:
         st = os.stat(path)
@@ -93,10 +95,11 @@ def check_health(conn: sqlite3.Connection, path: Path, *, write: bool) -> None:
     """Refuse a damaged store now, rather than on the first delivery.
 
     `PRAGMA quick_check` reads every page, bounded in time so a huge store still
-    starts; `write` adds a test insert, rolled back, to prove the pages an insert
-    touches (and the lock) are usable.
+    opens; `write` (the listener) adds a test insert, rolled back, to prove the
+    pages an insert touches (and the lock) are usable.
     """
-    deadline = time.monotonic() + QUICK_CHECK_SECONDS
+    budget = CHECK_SECONDS_LISTEN if write else CHECK_SECONDS_READ
+    deadline = time.monotonic() + budget
     conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
     try:
         rows = conn.execute("PRAGMA quick_check(3)").fetchall()
@@ -116,10 +119,8 @@ def check_health(conn: sqlite3.Connection, path: Path, *, write: bool) -> None:
 
 
 def _test_write(conn: sqlite3.Connection, path: Path) -> None:
-    in_transaction = conn.in_transaction
     try:
-        if not in_transaction:
-            conn.execute("BEGIN IMMEDIATE")
+        conn.execute("BEGIN IMMEDIATE")
         conn.execute(
             "INSERT INTO requests (received_at, method, path, verdict, status, fingerprint)"
             " VALUES (0, 'CHECK', '/', 'check', 0, 0)"

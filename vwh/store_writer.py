@@ -46,6 +46,7 @@ EventCallback = Callable[[StoreEvent], None]
 _Item = tuple[CapturedRequest, "asyncio.Future[int] | None"]
 _STOP = None  # tells the writer thread to finish
 _WAKE = "wake"  # tells the writer thread there are records to show
+_CHECKPOINT_ROWS = 300  # about SQLite's default of 1,000 WAL pages
 _SHOW_EVERY = 0.02  # seconds: while requests keep coming, show them in batches this often
 _ATTEMPTS = 3  # a file replaced during each of these commits: give up on this batch
 
@@ -60,11 +61,13 @@ class BatchWriter:
         on_event: EventCallback | None = None,
     ) -> None:
         self.path = Path(path)
+        self._path_text = str(self.path)  # for the stat per commit, without Path's overhead
         self.on_commit = on_commit
         self.on_event = on_event
         self._lock = threading.Lock()  # held for each transaction, on the loop or the thread
         self._conn, self._identity = self._open()
         self._stale = False  # the file at the path may not be the one open
+        self._unchecked_rows = 0  # rows committed since the last checkpoint
         self._failing = False  # said that it cannot write; say when it can again
         self._switched: str | None = None  # a new file, not yet said
         self._pending: list[_Item] = []
@@ -171,8 +174,17 @@ class BatchWriter:
             if shown and self.on_commit is not None:
                 self.on_commit(shown)
             polling = bool(shown)  # more are likely to follow soon
+            if self._unchecked_rows >= _CHECKPOINT_ROWS:
+                self._checkpoint()
             if _STOP in items:
                 return
+
+    def _checkpoint(self) -> None:
+        """Copy the WAL into the database file, so the WAL stays small (about 4 MB)."""
+        with self._lock:
+            self._unchecked_rows = 0
+            with contextlib.suppress(sqlite3.Error):  # a busy reader: the next one will do
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _commit_batches(self, batches: list[_Batch]) -> list[CapturedRequest]:
         records = [record for batch in batches for record, _ in batch.items]
@@ -196,13 +208,14 @@ class BatchWriter:
                 self._follow_file()
             first = self._insert(records)
             # One stat per commit: the rows are in the file at the path, or written again.
-            self._stale = identity(self.path) != self._identity
+            self._stale = identity(self._path_text) != self._identity
             if not self._stale:
                 break
         else:
             raise StoreError(f"cannot write to the store at {self.path}: it keeps being replaced")
         for offset, record in enumerate(records):
             record.id = first + offset
+        self._unchecked_rows += len(records)
         self._say_written()
 
     def _insert(self, records: list[CapturedRequest]) -> int:
@@ -249,6 +262,8 @@ class BatchWriter:
             conn.close()
             raise
         conn.isolation_level = None  # transactions are explicit (see _insert)
+        # Checkpoints (they fsync) run in the thread, never in a commit on the loop.
+        conn.execute("PRAGMA wal_autocheckpoint=0")
         return conn, identity(self.path)
 
     def _fail(self, exc: StoreError) -> StoreError:
