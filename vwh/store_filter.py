@@ -48,6 +48,9 @@ class KnownFingerprints:
 
     def maybe_seen(self, fingerprint: int) -> bool:
         """Remember a fingerprint; False only when it was certainly never kept."""
+        seen = self._seen  # once built it stays: no lock needed to use it
+        if seen is not None:
+            return seen.add(fingerprint)
         with self._lock:
             seen = self._seen
             if seen is None:
