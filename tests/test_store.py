@@ -3,12 +3,14 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
 
 from vwh.errors import NotFoundError, StoreError
-from vwh.store import BatchWriter, CapturedRequest, CaptureStore, FingerprintFilter, ForwardResult
+from vwh.store import BatchWriter, CapturedRequest, CaptureStore, ForwardResult
+from vwh.store_filter import FingerprintFilter
 from vwh.webhook import fingerprint
 
 
@@ -118,16 +120,19 @@ def test_a_display_that_fails_stops_neither_the_writer_nor_later_displays(
 ) -> None:
     CaptureStore(store_path).close()
     shown: list[int | None] = []
+    failed = threading.Event()
 
     def show(records: list[CapturedRequest]) -> None:
         if any(r.path == "/bad" for r in records):
+            failed.set()
             raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
         shown.extend(r.id for r in records)
 
     writer = BatchWriter(store_path, on_commit=show)
     try:
         assert writer.write_now(_record(path="/bad")) == 1
-        assert writer.write_now(_record(path="/later")) == 2
+        assert failed.wait(5)  # the display failed in the writer thread...
+        assert writer.write_now(_record(path="/later")) == 2  # ...which goes on writing
     finally:
         writer.close()
     assert shown == [2]

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 from vwh.errors import UsageError
 from vwh.receiver import ReceiverSettings, create_app
 from vwh.server import bind_socket, make_server, serve
-from vwh.store import BatchWriter, CapturedRequest, CaptureStore, CommitCallback
+from vwh.store import CapturedRequest, CaptureStore
+from vwh.store_writer import BatchWriter, CommitCallback, EventCallback, StoreEvent
 
 if TYPE_CHECKING:
     import uvicorn
@@ -66,6 +67,7 @@ class Listener:
         self.store_path = store_path
         self.store = CaptureStore(store_path)
         try:
+            self.store.check(write=True)  # a damaged store fails now, not on a delivery
             self.sock = bind_socket(host, port)
         except Exception:
             self.store.close()
@@ -112,14 +114,25 @@ class Listener:
         on_started: Callable[[], None] | None = None,
         keep: int | None = None,
         on_warning: Callable[[str], None] | None = None,
+        on_store_event: EventCallback | None = None,
     ) -> bool:
         """Serve until Ctrl-C, SIGTERM or `stop()`; True when stopped by a signal.
 
         `on_kept` gets each batch of kept requests, in the store's writer thread;
         `on_warning` the server's own trouble (out of file descriptors), rate-limited.
+        `on_store_event` hears once when the store's file vanished or cannot be
+        written (and when it can again), from whichever thread noticed.
         `keep` bounds the store to the newest `keep` requests (see BatchWriter).
         """
-        writer = BatchWriter(self.store_path, on_kept, keep=keep)
+
+        def store_event(event: StoreEvent) -> None:
+            if event.kind in ("recreated", "replaced"):
+                self.store.reopen()  # resend lookups read the new file too
+            if on_store_event is not None:
+                on_store_event(event)
+
+        self.store.load_filter()
+        writer = BatchWriter(self.store_path, on_kept, store_event, keep=keep)
         try:
             app = create_app(self.settings, writer, self.store)
             server = self._server = make_server(app)

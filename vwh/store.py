@@ -1,26 +1,29 @@
 """The capture store: every request the listener received, kept in SQLite.
 
 SQLite in WAL mode lets `vwh history` read while a listener writes. The listener
-writes through a `BatchWriter`: one thread commits every request waiting at that
-moment in one transaction, and only then are their answers released. A request
-that got an answer is therefore on disk (it survives a crash or a kill of vwh),
-and a burst costs one commit instead of one per request.
+writes through a `BatchWriter` (vwh.store_writer): a request's answer goes out
+only once it is committed to the file at the store's path, so a request that got
+an answer is on disk (it survives a crash or a kill of vwh). The file itself
+(private modes, damage checks, identity) is vwh.store_file.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vwh.errors import NotFoundError, StoreError
+from vwh.store_file import check_health, connect, create_private, store_error
+from vwh.store_filter import KnownFingerprints
 from vwh.webhook import InvalidBody, body_ids, parse_body
+
+if TYPE_CHECKING:
+    from vwh.store_writer import BatchWriter as BatchWriter
+    from vwh.store_writer import CommitCallback as CommitCallback
 
 SCHEMA_VERSION = 1
 
@@ -259,68 +262,68 @@ def _ids_of(body: bytes | None) -> dict[str, str]:
         return {}
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def init_schema(conn: sqlite3.Connection, path: Path) -> None:
+    """Create the table if it is not there yet (a new or freshly recreated store)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, check_same_thread=False, timeout=10.0)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        return conn
-    except (OSError, sqlite3.Error) as exc:
-        raise StoreError(f"cannot open the store at {path}: {exc}") from None
-
-
-class FingerprintFilter:
-    """A Bloom filter of 64-bit body fingerprints: fixed memory, no false "never".
-
-    2 MiB with 2 probes (two slices of the fingerprint, itself a hash) keeps false
-    positives, which only cost a query, near 1.3% at a million kept deliveries.
-    """
-
-    BITS = 1 << 24
-    PROBES = 2
-
-    def __init__(self) -> None:
-        self._bits = bytearray(self.BITS // 8)
-
-    def add(self, fingerprint: int) -> bool:
-        """Remember a fingerprint; True when it may have been seen before."""
-        bits = self._bits
-        seen = True
-        for bit in (fingerprint & 0xFFFFFF, (fingerprint >> 24) & 0xFFFFFF):
-            byte, mask = bit >> 3, 1 << (bit & 7)
-            if not bits[byte] & mask:
-                seen = False
-                bits[byte] |= mask
-        return seen
+        with conn:
+            conn.executescript(_SCHEMA)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    except sqlite3.Error as exc:
+        raise store_error(path, "use", exc) from None
 
 
 class CaptureStore:
     """Reads and writes kept requests; safe to open from several processes at once."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, create: bool = True) -> None:
         self.path = Path(path)
-        self._conn = _connect(self.path)
+        if create:
+            try:
+                create_private(self.path)
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot open the store at {self.path}: {exc.strerror or exc}"
+                ) from None
+        self._conn = connect(self.path)
         self._lock = threading.Lock()
-        self._seen: FingerprintFilter | None = None
+        self._known = KnownFingerprints()
         try:
-            with self._conn:
-                self._conn.executescript(_SCHEMA)
-                self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        except sqlite3.Error as exc:
+            init_schema(self._conn, self.path)
+        except StoreError:
             self._conn.close()
-            raise StoreError(f"cannot use the store at {self.path}: {exc}") from None
+            raise
 
     @classmethod
     def open_existing(cls, path: Path | str) -> CaptureStore:
-        """Open a store to read from it; never create an empty one by mistake."""
+        """Open a store to read from it; never create an empty one by mistake.
+
+        A damaged store is refused here, in one line, rather than halfway through
+        a listing.
+        """
         if not Path(path).exists():
             raise NotFoundError(
                 f"no store at {path}: nothing was kept yet (run `vwh listen` first, or pass"
                 " --store)"
             )
-        return cls(path)
+        store = cls(path, create=False)
+        try:
+            store.check(write=False)
+        except StoreError:
+            store.close()
+            raise
+        return store
+
+    def check(self, *, write: bool) -> None:
+        """Raise StoreError when the file is damaged (see store_file.check_health)."""
+        with self._lock:
+            check_health(self._conn, self.path, write=write)
+
+    def reopen(self) -> None:
+        """Read from the file now at the path (the listener recreated a deleted store)."""
+        conn = connect(self.path)
+        with self._lock:
+            old, self._conn = self._conn, conn
+        old.close()
 
     def close(self) -> None:
         self._conn.close()
@@ -336,7 +339,7 @@ class CaptureStore:
             with self._lock:
                 return self._conn.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot read the store at {self.path}: {exc}") from None
+            raise store_error(self.path, "read", exc) from None
 
     def add(self, record: CapturedRequest) -> int:
         """Keep one request now (one commit); the listener uses BatchWriter instead."""
@@ -371,14 +374,11 @@ class CaptureStore:
         """How many times this body was delivered before, and when it first arrived.
 
         Asked once per new body in the listener's hot path, so a filter of every
-        fingerprint kept answers "never" without a query for almost all of them.
-        The fingerprint is remembered: the caller is about to keep a delivery of it.
+        fingerprint kept answers "never" without a query for almost all of them;
+        until `load_filter` has built it, the indexed query answers. The fingerprint
+        is remembered: the caller is about to keep a delivery of it.
         """
-        if self._seen is None:
-            self._seen = FingerprintFilter()
-            for (fp,) in self._query("SELECT fingerprint FROM requests WHERE attempt IS NOT NULL"):
-                self._seen.add(fp)
-        if not self._seen.add(fingerprint):
+        if not self._known.maybe_seen(fingerprint):
             return 0, None
         row = self._query(
             "SELECT count(*), min(received_at) FROM requests"
@@ -428,135 +428,15 @@ class CaptureStore:
             if gone < chunk:
                 return total
 
-
-_STOP = None  # tells the writer thread to finish
-CommitCallback = Callable[[list["CapturedRequest"]], None]
-
-
-class BatchWriter:
-    """Group commit, off the event loop: `await write(r)` returns once r is on disk.
-
-    Records queued in one event-loop turn form one batch; a writer thread commits
-    every batch waiting at that moment in one transaction, then releases their
-    answers. SQLite runs without the GIL, so the commit overlaps with serving the
-    next requests, and a burst of N requests costs one commit, not N.
-
-    `on_commit` gets every committed record, in id order, in the writer thread:
-    showing requests there keeps that work out of the event loop too.
-
-    `keep` (`vwh listen --keep N`) bounds the store: each commit also drops every
-    row whose id is N or more below the newest, in the same transaction. No id is
-    above the newest, so at most N rows remain whatever else wrote; the delete
-    walks the primary key from the start and touches only rows that just aged out:
-    about one delete per insert, in this thread, never on the event loop.
-    """
-
-    def __init__(
-        self, path: Path | str, on_commit: CommitCallback | None = None, keep: int | None = None
-    ) -> None:
-        self.path = Path(path)
-        self.on_commit = on_commit
-        self.keep = keep
-        self._conn = _connect(self.path)
-        self._pending: list[tuple[CapturedRequest, asyncio.Future[int] | None]] = []
-        self._handoff_scheduled = False
-        self._batches: queue.SimpleQueue[_Batch | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="vwh-store-writer", daemon=True)
-        self._thread.start()
-
-    async def write(self, record: CapturedRequest) -> int:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[int] = loop.create_future()
-        self._pending.append((record, future))
-        if not self._handoff_scheduled:
-            self._handoff_scheduled = True
-            loop.call_soon(self._hand_off, loop)
-        return await future
-
-    def write_now(self, record: CapturedRequest, timeout: float = 10.0) -> int | None:
-        """Keep a record and wait for the commit without the event loop.
-
-        For a request cut short by shutdown: its task is being cancelled, so it can
-        no longer await; the loop is stopping, so blocking it briefly costs nothing.
-        """
-        done = threading.Event()
-        self._batches.put(_Batch([(record, None)], None, done))
-        done.wait(timeout)
-        return record.id
-
-    def close(self) -> None:
-        """Commit everything handed over so far, then stop the thread."""
-        if self._pending:
-            self._batches.put(_Batch(self._pending, None))
-            self._pending = []
-        self._batches.put(_STOP)
-        self._thread.join()
-        self._conn.close()
-
-    def _hand_off(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._handoff_scheduled = False
-        batch, self._pending = self._pending, []
-        self._batches.put(_Batch(batch, loop))
-
-    def _run(self) -> None:
-        while True:
-            batches = [self._batches.get()]
-            while True:  # everything waiting now goes into one transaction
-                try:
-                    batches.append(self._batches.get_nowait())
-                except queue.Empty:
-                    break
-            live = [b for b in batches if b is not _STOP]
-            if live:
-                self._commit(live)
-            if len(live) < len(batches):
-                return
-
-    def _commit(self, batches: list[_Batch]) -> None:
-        rows = [_to_row(record) for batch in batches for record, _ in batch.items]
-        error: StoreError | None = None
-        first = 0
-        try:
-            with self._conn:
-                # IMMEDIATE: no other writer can interleave, so the new ids are contiguous.
-                self._conn.execute("BEGIN IMMEDIATE")
-                self._conn.executemany(_INSERT, rows)
-                first = int(self._conn.execute("SELECT last_insert_rowid()").fetchone()[0])
-                if self.keep is not None:
-                    self._conn.execute("DELETE FROM requests WHERE id <= ?", (first - self.keep,))
-                first -= len(rows) - 1
-        except sqlite3.Error as exc:
-            error = StoreError(f"cannot write to the store at {self.path}: {exc}")
-        for batch in batches:
-            for offset, (record, _) in enumerate(batch.items, start=first):
-                record.id = None if error else offset
-            first += len(batch.items)
-            if batch.committed is not None:
-                batch.committed.set()
-            if batch.loop is not None:
-                # A closed loop means nobody waits for these answers any more.
-                with contextlib.suppress(RuntimeError):
-                    batch.loop.call_soon_threadsafe(_resolve, batch.items, error)
-        if self.on_commit is not None and error is None:
-            # Showing is not keeping: a display that fails must not stop this thread.
-            with contextlib.suppress(Exception):
-                self.on_commit([record for batch in batches for record, _ in batch.items])
+    def load_filter(self) -> threading.Thread:
+        """Build the fingerprint filter in a thread, so no request waits for it."""
+        return self._known.load(self.path)
 
 
-@dataclass
-class _Batch:
-    items: list[tuple[CapturedRequest, asyncio.Future[int] | None]]
-    loop: asyncio.AbstractEventLoop | None
-    committed: threading.Event | None = None
+def __getattr__(name: str) -> Any:
+    """`from vwh.store import BatchWriter` goes on working; the writer imports this module."""
+    if name in ("BatchWriter", "CommitCallback"):
+        from vwh import store_writer
 
-
-def _resolve(
-    items: list[tuple[CapturedRequest, asyncio.Future[int] | None]], error: StoreError | None
-) -> None:
-    for record, future in items:
-        if future is None or future.done():
-            continue
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(int(record.id or 0))
+        return getattr(store_writer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,6 +15,7 @@ from vwh.paths import default_store_path
 from vwh.receiver import ReceiverSettings
 from vwh.sanitize import json_line
 from vwh.store import CapturedRequest
+from vwh.store_writer import StoreEvent
 from vwh.webhook import mask_secret
 
 if TYPE_CHECKING:
@@ -72,6 +73,10 @@ def _listen(
     exit_timeout: float | None,
 ) -> None:
     stats = ListenStats(forwarding=listener.settings.forward is not None)
+
+    def warn(event: StoreEvent) -> None:
+        out.warn(event.message)
+
     _banner(out, listener)
     if inspector is not None:
         from vwh.cli.inspector_view import announce as announce_inspector
@@ -125,9 +130,13 @@ def _listen(
                 console=out.out,
                 refresh_per_second=8,
             ):
-                listener.run(show, on_started=started, on_warning=out.warn, keep=keep)
+                listener.run(
+                    show, on_started=started, on_warning=out.warn, on_store_event=warn, keep=keep
+                )
         else:
-            listener.run(show, on_started=started, on_warning=out.warn, keep=keep)
+            listener.run(
+                show, on_started=started, on_warning=out.warn, on_store_event=warn, keep=keep
+            )
     finally:
         timer.cancel()
     out.note(f"stopped: {stats.summary()}")

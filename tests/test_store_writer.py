@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from vwh.errors import StoreError
+from vwh.store import CapturedRequest, CaptureStore
+from vwh.store_writer import BatchWriter, StoreEvent
+
+
+def _record(n: int) -> CapturedRequest:
+    return CapturedRequest(received_at=float(n), method="POST", path=f"/{n}")
+
+
+def _paths(store: Path) -> list[str]:
+    with sqlite3.connect(store) as conn:
+        return [row[0] for row in conn.execute("SELECT path FROM requests ORDER BY id")]
+
+
+def test_one_request_at_a_time_is_committed_without_waiting_for_the_thread(
+    store_path: Path,
+) -> None:
+    writer = BatchWriter(store_path)
+
+    async def one_at_a_time() -> list[int]:
+        ids = []
+        for n in range(3):
+            step = writer.write(_record(n))
+            with pytest.raises(StopIteration) as done:  # finished without suspending
+                step.send(None)
+            ids.append(done.value.value)
+            await asyncio.sleep(0)  # the next request comes in a later loop turn
+        return ids
+
+    try:
+        assert asyncio.run(one_at_a_time()) == [1, 2, 3]
+        assert _paths(store_path) == ["/0", "/1", "/2"]  # on disk before the answer
+    finally:
+        writer.close()
+
+
+def test_solo_and_burst_writes_are_shown_once_each_in_id_order(store_path: Path) -> None:
+    shown: list[int] = []
+    writer = BatchWriter(store_path, on_commit=lambda rs: shown.extend(int(r.id or 0) for r in rs))
+
+    async def traffic() -> list[int]:
+        ids = []
+        for round_ in range(20):
+            if round_ % 3 == 0:  # a burst in one turn: group commit in the thread
+                ids += await asyncio.gather(*(writer.write(_record(n)) for n in range(30)))
+            else:
+                ids.append(await writer.write(_record(round_)))
+        return ids
+
+    try:
+        ids = asyncio.run(traffic())
+    finally:
+        writer.close()
+    assert sorted(ids) == list(range(1, len(ids) + 1))
+    assert shown == sorted(ids)
+
+
+def test_a_deleted_file_is_recreated_said_once_and_written_again(store_path: Path) -> None:
+    events: list[StoreEvent] = []
+    writer = BatchWriter(store_path, on_event=events.append)
+
+    async def go() -> list[int]:
+        first = await writer.write(_record(1))
+        for suffix in ("", "-wal", "-shm"):
+            os.unlink(f"{store_path}{suffix}")
+        return [first, await writer.write(_record(2)), await writer.write(_record(3))]
+
+    try:
+        assert asyncio.run(go()) == [1, 1, 2]  # ids of the fresh file
+    finally:
+        writer.close()
+    assert _paths(store_path) == ["/2", "/3"]
+    assert [e.kind for e in events] == ["recreated"]
+    assert oct(store_path.stat().st_mode & 0o777) == oct(0o600)
+
+
+def test_no_file_no_answer_until_it_can_write_again(tmp_path: Path) -> None:
+    folder = tmp_path / "disk"
+    store = folder / "store.sqlite3"
+    events: list[StoreEvent] = []
+    writer = BatchWriter(store, on_event=events.append)
+
+    async def go() -> None:
+        await writer.write(_record(1))
+        for suffix in ("", "-wal", "-shm"):
+            os.unlink(f"{store}{suffix}")
+        folder.rmdir()
+        for n in (2, 3):
+            with pytest.raises(StoreError, match="cannot create the store"):
+                await writer.write(_record(n))
+        folder.mkdir()
+        assert await writer.write(_record(4)) == 1
+
+    try:
+        asyncio.run(go())
+    finally:
+        writer.close()
+    assert [e.kind for e in events] == ["failing", "recreated"]
+    assert "answering 500 until it can write again" in events[0].message
+    assert "again" in events[1].message
+    assert CaptureStore.open_existing(store).count() == 1

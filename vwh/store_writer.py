@@ -1,0 +1,308 @@
+"""The listener's writes: `await write(r)` returns once r is on disk, in the store's file.
+
+When requests come one at a time (Vendasta's usual pace) each is committed right
+on the event loop: a one-row INSERT in WAL mode without fsync costs far less than
+a round trip through a thread. When a loop turn brings several, they wait for a
+writer thread that commits every batch waiting at that moment in one transaction
+(SQLite runs without the GIL, so that overlaps with serving the next requests).
+
+After each commit the file at the store's path is compared with the one written
+to (device and inode): a store deleted or replaced while vwh runs is noticed,
+said once (`on_event`), started afresh and the rows written again there, so no
+answer goes out for a row that is not in the file at that path. When no file can
+be made there, writes fail (the sender gets a 5xx) until one can.
+
+`on_commit` gets every committed record, in id order, in the writer thread:
+showing requests there keeps that work, and a slow terminal, off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from vwh.errors import StoreError
+from vwh.store import _INSERT, CapturedRequest, _to_row, init_schema
+from vwh.store_file import Identity, connect, create_private, identity, store_error
+
+CommitCallback = Callable[[list[CapturedRequest]], None]
+
+
+@dataclass(frozen=True)
+class StoreEvent:
+    """Something the user should hear about once: the file vanished, or cannot be written."""
+
+    kind: str  # "recreated", "replaced", "failing", "recovered"
+    message: str
+
+
+EventCallback = Callable[[StoreEvent], None]
+_Item = tuple[CapturedRequest, "asyncio.Future[int] | None"]
+_STOP = None  # tells the writer thread to finish
+_WAKE = "wake"  # tells the writer thread there are records to show
+_CHECKPOINT_ROWS = 300  # about SQLite's default of 1,000 WAL pages
+_SHOW_EVERY = 0.02  # seconds: while requests keep coming, show them in batches this often
+_ATTEMPTS = 3  # a file replaced during each of these commits: give up on this batch
+
+
+class BatchWriter:
+    """Group commit off the loop under load, inline commits when idle; see the module."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        on_commit: CommitCallback | None = None,
+        on_event: EventCallback | None = None,
+        keep: int | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.keep = keep
+        self._path_text = str(self.path)  # for the stat per commit, without Path's overhead
+        self.on_commit = on_commit
+        self.on_event = on_event
+        self._lock = threading.Lock()  # held for each transaction, on the loop or the thread
+        self._conn, self._identity = self._open()
+        self._stale = False  # the file at the path may not be the one open
+        self._unchecked_rows = 0  # rows committed since the last checkpoint
+        self._failing = False  # said that it cannot write; say when it can again
+        self._switched: str | None = None  # a new file, not yet said
+        self._pending: list[_Item] = []
+        self._in_flight = 0  # batches handed to the thread, not yet resolved (loop only)
+        self._turn_writes = 0  # writes in this event-loop turn
+        self._solo = True  # the last turn with writes had one: requests come one at a time
+        self._to_show: list[CapturedRequest] = []  # committed outside the thread, to show
+        self._asleep = False  # the thread waits for a wake-up, not polling _to_show
+        self._queue: queue.SimpleQueue[_Batch | str | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="vwh-store-writer", daemon=True)
+        self._thread.start()
+
+    async def write(self, record: CapturedRequest) -> int:
+        loop = asyncio.get_running_loop()
+        self._turn_writes += 1
+        if self._turn_writes == 1:
+            loop.call_soon(self._end_turn, loop)
+            if self._solo and not self._in_flight and self._lock.acquire(blocking=False):
+                try:
+                    self._commit([record])
+                finally:
+                    self._lock.release()
+                self._show(record)
+                return int(record.id or 0)
+        future: asyncio.Future[int] = loop.create_future()
+        self._pending.append((record, future))
+        return await future
+
+    def write_now(self, record: CapturedRequest) -> int | None:
+        """Keep a record now, blocking, without awaiting; None when it could not be kept.
+
+        For a request cut short by shutdown: its task is being cancelled, so it can
+        no longer await; the loop is stopping, so blocking it briefly costs nothing.
+        """
+        try:
+            with self._lock:
+                self._commit([record])
+        except StoreError:
+            return None
+        self._show(record)
+        return record.id
+
+    def close(self) -> None:
+        """Commit everything handed over so far, then stop the thread."""
+        if self._pending:
+            self._queue.put(_Batch(self._pending, None))
+            self._pending = []
+        self._queue.put(_STOP)
+        self._thread.join()
+        self._conn.close()
+
+    def _end_turn(self, loop: asyncio.AbstractEventLoop) -> None:
+        """After a turn's writes: the thread commits what waits, in one transaction."""
+        self._solo = self._turn_writes == 1
+        self._turn_writes = 0
+        if self._pending:
+            batch, self._pending = self._pending, []
+            self._in_flight += 1
+            self._queue.put(_Batch(batch, loop))
+
+    def _show(self, record: CapturedRequest) -> None:
+        """Pass a record committed here to the thread, to show; wake it only if it sleeps.
+
+        While requests keep coming the thread polls every _SHOW_EVERY seconds and
+        prints what accumulated in one write: no wake-up per request.
+        """
+        self._to_show.append(record)
+        if self._asleep:
+            self._asleep = False
+            self._queue.put(_WAKE)
+
+    def _resolve(self, items: list[_Item], error: StoreError | None) -> None:
+        self._in_flight -= 1
+        for record, future in items:
+            if future is None or future.done():
+                continue
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(int(record.id or 0))
+
+    def _run(self) -> None:
+        polling = False
+        while True:
+            if not polling:
+                # Say "asleep" first, then look: a record added meanwhile is not missed.
+                self._asleep = True
+                polling = bool(self._to_show)
+            try:
+                items = [self._queue.get(timeout=_SHOW_EVERY if polling else None)]
+            except queue.Empty:
+                items = []
+            self._asleep = False
+            while True:  # everything waiting now goes into one transaction
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            # Records committed elsewhere come first: what is committed now gets later ids.
+            shown, self._to_show = self._to_show, []
+            batches = [item for item in items if isinstance(item, _Batch)]
+            if batches:
+                shown.extend(self._commit_batches(batches))
+            if shown and self.on_commit is not None:
+                # A display that fails must not kill the thread every answer waits on.
+                with contextlib.suppress(Exception):
+                    self.on_commit(shown)
+            polling = bool(shown)  # more are likely to follow soon
+            if self._unchecked_rows >= _CHECKPOINT_ROWS:
+                self._checkpoint()
+            if _STOP in items:
+                return
+
+    def _checkpoint(self) -> None:
+        """Copy the WAL into the database file, so the WAL stays small (about 4 MB)."""
+        with self._lock:
+            self._unchecked_rows = 0
+            with contextlib.suppress(sqlite3.Error):  # a busy reader: the next one will do
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def _commit_batches(self, batches: list[_Batch]) -> list[CapturedRequest]:
+        records = [record for batch in batches for record, _ in batch.items]
+        error: StoreError | None = None
+        with self._lock:
+            try:
+                self._commit(records)
+            except StoreError as exc:
+                error = exc
+        for batch in batches:
+            if batch.loop is not None:
+                # A closed loop means nobody waits for these answers any more.
+                with contextlib.suppress(RuntimeError):
+                    batch.loop.call_soon_threadsafe(self._resolve, batch.items, error)
+        return [] if error is not None else records
+
+    def _commit(self, records: list[CapturedRequest]) -> None:
+        """Insert in one transaction into the file now at the path; set ids. Hold the lock."""
+        for _ in range(_ATTEMPTS):
+            if self._stale:
+                self._follow_file()
+            first = self._insert(records)
+            # One stat per commit: the rows are in the file at the path, or written again.
+            self._stale = identity(self._path_text) != self._identity
+            if not self._stale:
+                break
+        else:
+            raise StoreError(f"cannot write to the store at {self.path}: it keeps being replaced")
+        for offset, record in enumerate(records):
+            record.id = first + offset
+        self._unchecked_rows += len(records)
+        self._say_written()
+
+    def _insert(self, records: list[CapturedRequest]) -> int:
+        """The first new id; the ids are contiguous (one writer at a time: IMMEDIATE)."""
+        conn = self._conn
+        try:
+            if len(records) == 1 and self.keep is None:  # autocommit: its own transaction
+                return int(conn.execute(_INSERT, _to_row(records[0])).lastrowid or 0)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(_INSERT, [_to_row(r) for r in records])
+                last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+                if self.keep is not None:  # --keep N: what aged out goes in the same commit
+                    conn.execute("DELETE FROM requests WHERE id <= ?", (last - self.keep,))
+                conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise self._fail(store_error(self.path, "write to", exc)) from None
+        return last - len(records) + 1
+
+    def _follow_file(self) -> None:
+        """Switch to the file now at the path; its news is said after the next commit."""
+        now = identity(self.path)
+        try:
+            conn, ident = self._open(make_dirs=False)
+        except StoreError as exc:
+            raise self._fail(exc) from None
+        old, self._conn, self._identity = self._conn, conn, ident
+        old.close()
+        self._switched = "replaced" if now is not None else "recreated"
+
+    def _open(self, make_dirs: bool = True) -> tuple[sqlite3.Connection, Identity | None]:
+        try:
+            create_private(self.path, make_dirs=make_dirs)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the store at {self.path}: {exc.strerror or exc}"
+            ) from None
+        conn = connect(self.path)
+        try:
+            init_schema(conn, self.path)
+        except StoreError:
+            conn.close()
+            raise
+        conn.isolation_level = None  # transactions are explicit (see _insert)
+        # Checkpoints (they fsync) run in the thread, never in a commit on the loop.
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        return conn, identity(self.path)
+
+    def _fail(self, exc: StoreError) -> StoreError:
+        if not self._failing:
+            self._failing = True
+            self._say("failing", f"{exc}: answering 500 until it can write again")
+        return exc
+
+    def _say_written(self) -> None:
+        """After a commit: say once that the file is new, or that writing works again."""
+        if self._switched is None and not self._failing:
+            return
+        where = {
+            "recreated": "it was deleted: started a fresh one there",
+            "replaced": "it was replaced: writing to the new file",
+        }
+        if self._switched is not None and not self._failing:
+            self._say(self._switched, f"the store {self.path}: {where[self._switched]}")
+        elif self._switched is not None:
+            self._say(
+                self._switched,
+                f"writing to the store at {self.path} again ({where[self._switched]})",
+            )
+        else:
+            self._say("recovered", f"writing to the store at {self.path} again")
+        self._switched, self._failing = None, False
+
+    def _say(self, kind: str, message: str) -> None:
+        if self.on_event is not None:
+            self.on_event(StoreEvent(kind, message))
+
+
+@dataclass
+class _Batch:
+    items: list[_Item]
+    loop: asyncio.AbstractEventLoop | None
