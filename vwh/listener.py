@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from vwh.errors import UsageError
 from vwh.receiver import ReceiverSettings, create_app
-from vwh.server import bind_socket, make_server, serve
+from vwh.server import bind_socket, make_server, serve, stop_on_signals
 from vwh.store import CapturedRequest, CaptureStore
 from vwh.store_writer import BatchWriter, CommitCallback, EventCallback, StoreEvent
 
@@ -131,24 +131,43 @@ class Listener:
             if on_store_event is not None:
                 on_store_event(event)
 
-        self.store.load_filter()
-        writer = BatchWriter(self.store_path, on_kept, store_event, keep=keep)
-        try:
-            app = create_app(self.settings, writer, self.store)
-            server = self._server = make_server(app)
-            server.should_exit = self._stop_asked
-            # Everything alive now lives as long as the listener: keep it out of the
-            # cyclic GC's scans, which otherwise walk it again on every collection.
-            gc.freeze()
+        interrupted = False
 
-            async def run() -> bool:
-                try:
-                    return await serve(server, self.sock, on_started, on_warning)
-                finally:
-                    await app.aclose()  # in the server's loop, which owns the connections
+        def on_signal() -> None:
+            nonlocal interrupted
+            interrupted = True
+            self.stop()
 
-            return asyncio.run(run())
-        finally:
-            writer.close()
-            self.store.close()
-            self.sock.close()
+        # From here to the last commit, Ctrl-C (once or many times) asks to stop and
+        # never raises: a KeyboardInterrupt mid-shutdown could lose kept requests.
+        with stop_on_signals(on_signal):
+            self.store.load_filter()
+            writer = BatchWriter(self.store_path, on_kept, store_event, keep=keep)
+            try:
+                return self._serve(writer, on_started, on_warning) or interrupted
+            finally:
+                writer.close()
+                self.store.close()
+                self.sock.close()
+
+    def _serve(
+        self,
+        writer: BatchWriter,
+        on_started: Callable[[], None] | None,
+        on_warning: Callable[[str], None] | None,
+    ) -> bool:
+        """The server's run in its own event loop; True when a signal stopped it."""
+        app = create_app(self.settings, writer, self.store)
+        server = self._server = make_server(app)
+        server.should_exit = self._stop_asked
+        # Everything alive now lives as long as the listener: keep it out of the
+        # cyclic GC's scans, which otherwise walk it again on every collection.
+        gc.freeze()
+
+        async def run() -> bool:
+            try:
+                return await serve(server, self.sock, on_started, on_warning)
+            finally:
+                await app.aclose()  # in the server's loop, which owns the connections
+
+        return asyncio.run(run())

@@ -82,6 +82,26 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+@contextlib.contextmanager
+def stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
+    """While inside, Ctrl-C and SIGTERM call `stop` instead of raising (main thread only).
+
+    uvicorn's own handlers take over while it serves and hand back to these after,
+    so a Ctrl-C during the shutdown that follows (the last commits) stops nothing
+    half-way; outside, the previous handlers are back.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda *_: stop()) for sig in handled}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 class _Server(uvicorn.Server):
     """uvicorn's server, minus re-raising the signal after a graceful stop."""
 

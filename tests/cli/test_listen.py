@@ -419,7 +419,7 @@ def _raw_post(token: bytes, body: bytes = ORDER) -> bytes:
     )
 
 
-@pytest.mark.parametrize("presses", [1, 2])
+@pytest.mark.parametrize("presses", [1, 2, 6])
 def test_ctrl_c_with_delayed_answers_pending_answers_what_it_keeps(
     store_path: Path, presses: int
 ) -> None:
