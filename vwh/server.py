@@ -82,6 +82,29 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def stop_on_signals_for_good(stop: Callable[[], None]) -> dict[int, Any]:
+    """From now on, Ctrl-C and SIGTERM call `stop` instead of raising (main thread only).
+
+    For a process whose whole work is to listen (`vwh listen`): once a Ctrl-C has
+    asked it to stop, more presses while it finishes change nothing. Returns the
+    previous handlers.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.signal(sig, lambda *_: stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
+def ignore_signals() -> None:
+    """Ctrl-C and SIGTERM ignored: the work is done and the process is exiting.
+
+    Python puts the default handlers back while it finalises, where one more press
+    would kill the process (exit -2) after a clean stop; ignored, it cannot.
+    """
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+
+
 @contextlib.contextmanager
 def stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
     """While inside, Ctrl-C and SIGTERM call `stop` instead of raising (main thread only).
@@ -90,11 +113,7 @@ def stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
     so a Ctrl-C during the shutdown that follows (the last commits) stops nothing
     half-way; outside, the previous handlers are back.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    handled = (signal.SIGINT, signal.SIGTERM)
-    previous = {sig: signal.signal(sig, lambda *_: stop()) for sig in handled}
+    previous = stop_on_signals_for_good(stop)
     try:
         yield
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import signal
@@ -523,3 +524,23 @@ def test_keep_bounds_the_store_to_the_newest(store_path: Path) -> None:
     with CaptureStore(store_path) as store:
         kept = [json.loads(r.body or b"")["orderId"] for r in store.iter_all()]
     assert kept == ["AG-1:ORD-5", "AG-1:ORD-6", "AG-1:ORD-7"]
+
+
+def test_ctrl_c_held_down_through_shutdown_still_exits_0_and_keeps_all(store_path: Path) -> None:
+    """Presses that land after the server stopped (the last commits) must not raise."""
+    with listener("--delay", "30") as proc, ThreadPoolExecutor(4) as pool:
+        answers = [pool.submit(raw_exchange, proc.port, _raw_post(b"t%d" % i)) for i in range(4)]
+        assert proc.proc is not None
+        time.sleep(0.5)
+        for _ in range(300):  # a key held down: a press every 5 ms, until vwh is gone
+            if proc.proc.poll() is not None:
+                break
+            with contextlib.suppress(ProcessLookupError):
+                proc.proc.send_signal(signal.SIGINT)
+            time.sleep(0.005)
+        assert proc.stop() == 0, proc.stderr
+        got = [a.result(timeout=20) for a in answers]
+    assert all(g.startswith(b"HTTP/1.1 503 ") for g in got), got
+    with CaptureStore(store_path) as store:
+        assert store.count() == 4
+    assert "Traceback" not in proc.stderr and "interrupted" not in proc.stderr

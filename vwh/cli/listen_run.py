@@ -14,6 +14,7 @@ from vwh.listener import Listener, ListenStats
 from vwh.paths import default_store_path
 from vwh.receiver import ReceiverSettings
 from vwh.sanitize import json_line
+from vwh.server import ignore_signals, stop_on_signals_for_good
 from vwh.store import CapturedRequest
 from vwh.store_writer import StoreEvent
 from vwh.webhook import mask_secret
@@ -44,6 +45,9 @@ def run_listen(
     with `ui`, the inspector is served beside the listener."""
     out = Output(json_mode=json_out)
     listener = Listener(settings, host, port, store_path or default_store_path())
+    # Ctrl-C, however often, stops the listener and never raises: not while it
+    # starts, not while it finishes its last commits and prints the summary.
+    stop_on_signals_for_good(listener.stop)
     inspector: Inspector | None = None
     resolving: ResolveDisplay | None = None
     try:
@@ -61,6 +65,7 @@ def run_listen(
             resolving.close()
         if inspector is not None:
             inspector.stop()
+        ignore_signals()
 
 
 def _listen(
