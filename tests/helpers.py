@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import os
@@ -243,3 +244,80 @@ def run_receiver(store_path: Path, settings: Any, scenario: Any) -> list[Any]:
     store.close()
     assert [r.id for r in seen] == [r.id for r in kept[len(kept) - len(seen) :]]
     return kept
+
+
+@dataclass
+class ServedReceiver:
+    """The listener app under a real uvicorn server in a thread, and what it showed."""
+
+    url: str
+    port: int
+    shown: list[Any]
+
+
+@contextlib.contextmanager
+def served_receiver(store_path: Path, settings: Any) -> Iterator[ServedReceiver]:
+    """The listener's app on a free loopback port: real HTTP, raw sockets welcome."""
+    from vwh.receiver import create_app
+    from vwh.store import BatchWriter, CaptureStore
+
+    store = CaptureStore(store_path)
+    shown: list[Any] = []
+    writer = BatchWriter(store_path, on_commit=shown.extend)
+    app = create_app(settings, writer, store)
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, log_level="critical", lifespan="off"
+    )
+    server = uvicorn.Server(config)
+
+    async def serve() -> None:
+        try:
+            await server.serve()
+        finally:
+            await app.aclose()  # in the server's loop, which owns the handler connections
+
+    thread = threading.Thread(target=lambda: asyncio.run(serve()), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("receiver did not start")
+            time.sleep(0.01)
+        yield ServedReceiver(f"http://127.0.0.1:{port}", port, shown)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        writer.close()
+        store.close()
+
+
+def raw_exchange(port: int, data: bytes, *, close_after: float | None = None) -> bytes:
+    """Send raw bytes; with `close_after`, close that many seconds later without reading.
+
+    Otherwise read the answer until the server closes or 10 s pass.
+    """
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(data)
+        if close_after is not None:
+            time.sleep(close_after)
+            return b""
+        chunks: list[bytes] = []
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+                if _complete(b"".join(chunks)):
+                    break
+        return b"".join(chunks)
+
+
+def _complete(answer: bytes) -> bool:
+    head, sep, body = answer.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return len(body) >= int(value)
+    return False

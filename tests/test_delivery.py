@@ -8,6 +8,7 @@ import socket
 import threading
 from collections.abc import Sequence
 from itertools import pairwise
+from pathlib import Path
 
 import httpx
 import pytest
@@ -279,3 +280,27 @@ def test_extra_headers_replace_the_defaults_of_the_same_name() -> None:
     names = [n.lower() for n, _ in request.headers]
     assert names.count("content-type") == 1
     assert ("content-type", "text/plain") in request.headers
+
+
+@pytest.mark.parametrize("client", ["aiohttp", "httpx"])
+def test_a_non_ascii_token_goes_out_as_utf8_and_vwh_accepts_it(tmp_path: Path, client: str) -> None:
+    from tests.helpers import served_receiver
+    from vwh.receiver import ReceiverSettings
+
+    async def go(url: str) -> DeliveryOutcome:
+        request = build_request(url, ORDER, token="Tö")
+        if client == "aiohttp":
+            async with Sender() as sender:
+                return await sender.deliver(request, FAST)
+        async with httpx.AsyncClient() as http, Sender(client=http) as sender:
+            return await sender.deliver(request, FAST)
+
+    with served_receiver(tmp_path / "s.sqlite3", ReceiverSettings(token="Tö")) as served:
+        outcome = asyncio.run(go(served.url))
+    assert outcome.outcome is Outcome.DELIVERED and statuses(outcome) == [200]
+    assert [r.verdict for r in served.shown] == ["ok"]
+
+
+def test_a_token_that_is_not_utf8_is_refused_not_altered() -> None:
+    with pytest.raises(UsageError, match="not UTF-8"):
+        build_request("http://127.0.0.1:1/", ORDER, token="\udcffTö")

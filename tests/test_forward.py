@@ -220,7 +220,7 @@ def test_path_rule_exact_unless_trailing_slash(
 
 
 def test_outgoing_headers_drop_hop_by_hop_and_swap_a_good_token() -> None:
-    forwarder = Forwarder(ForwardSettings("http://h:1/", token="new"), "Verifier-Token")
+    forwarder = Forwarder(ForwardSettings("http://h:1/", token="new"), "Verifier-Token", b"vwh-1")
     incoming = [
         (b"host", b"tunnel.example"),
         (b"content-length", b"10"),
@@ -238,6 +238,7 @@ def test_outgoing_headers_drop_hop_by_hop_and_swap_a_good_token() -> None:
     swapped = b"".join(forwarder.outgoing_headers(incoming, replace_token=True))
     assert swapped == (
         b"content-type: application/json\r\nx-extra: kept\r\nverifier-token: new\r\n"
+        b"via: 1.1 vwh-1\r\n"  # RFC 9110 7.6.3: how listeners forwarding to each other stop
     )
     as_is = b"".join(forwarder.outgoing_headers(incoming, replace_token=False))
     assert b"verifier-token: old\r\n" in as_is and b"new" not in as_is

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Awaitable
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.helpers import run_receiver
+from tests.helpers import ThreadedServer, raw_exchange, run_receiver, served_receiver
+from tests.scripted import Scripted
+from vwh.forward import ForwardSettings
 from vwh.receiver import ReceiverSettings, create_app
-from vwh.store import BatchWriter, CaptureStore
+from vwh.store import BatchWriter, CapturedRequest, CaptureStore
+from vwh.webhook import MAX_JSON_DEPTH, MAX_NUMBER_DIGITS
 
 ORDER = b'{"orderId": "AG-1:ORD-2", "entityId": "AG-1:ORD-2", "accountId": "AG-1"}'
 
@@ -183,3 +187,115 @@ def test_store_failure_is_never_answered_2xx(store_path: Path) -> None:
     assert "cannot read the store" in delivery.json()["error"]
     assert rejected.status_code == 500
     assert "cannot write to the store" in rejected.json()["error"]
+
+
+# Against a real uvicorn server: what the sender gets on the wire, and what is kept.
+
+
+def _kept(store_path: Path) -> list[CapturedRequest]:
+    with CaptureStore(store_path) as store:
+        return list(store.iter_all())
+
+
+def test_an_unexpected_error_is_kept_and_answered_500(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(raw: bytes) -> int:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("vwh.receiver.fingerprint", broken)
+    with served_receiver(store_path, ReceiverSettings(token="t")) as served:
+        r = httpx.post(served.url + "/x", content=ORDER, headers={"Verifier-Token": "t"})
+        again = httpx.post(served.url + "/x", content=ORDER, headers={"Verifier-Token": "t"})
+    assert r.status_code == 500 and again.status_code == 500  # the listener lives on
+    assert r.json()["error"] == "internal error: RuntimeError: boom"
+    [first, second] = _kept(store_path)
+    assert first.status == 500 and first.error == "internal error: RuntimeError: boom"
+    assert first.body == ORDER and r.json()["id"] == first.id
+    assert [s.id for s in served.shown] == [first.id, second.id]
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b"[" * 100_000, f"JSON nested deeper than {MAX_JSON_DEPTH} levels"),
+        (b'{"a":' * 3000 + b"1" + b"}" * 3000, f"JSON nested deeper than {MAX_JSON_DEPTH} levels"),
+        (b'{"orderId": ' + b"9" * 5000 + b"}", f"number with more than {MAX_NUMBER_DIGITS} digits"),
+    ],
+)
+def test_hostile_bodies_are_400_kept_and_shown(store_path: Path, body: bytes, error: str) -> None:
+    with served_receiver(store_path, ReceiverSettings(token="t")) as served:
+        r = httpx.post(served.url, content=body, headers={"Verifier-Token": "t"})
+        ok = httpx.post(served.url, content=ORDER, headers={"Verifier-Token": "t"})
+    assert (r.status_code, r.json()["error"]) == (400, error)
+    assert ok.status_code == 200  # the listener survives
+    [refused, accepted] = _kept(store_path)
+    assert refused.body == body and refused.error == error and refused.status == 400
+    assert refused.attempt is None and accepted.status == 200
+    assert [s.id for s in served.shown] == [refused.id, accepted.id]
+
+
+@pytest.mark.parametrize("forwarding", [False, True])
+def test_a_body_cut_short_is_kept_as_such_never_accepted_or_forwarded(
+    store_path: Path, forwarding: bool
+) -> None:
+    handler = Scripted(200)
+    head = b"POST /hooks HTTP/1.1\r\nHost: x\r\nVerifier-Token: t\r\nContent-Length: 100\r\n\r\n"
+    with ThreadedServer(handler) as down_the_line:
+        forward = ForwardSettings(down_the_line.url + "/") if forwarding else None
+        with served_receiver(store_path, ReceiverSettings(token="t", forward=forward)) as served:
+            raw_exchange(served.port, head + ORDER[:21], close_after=0.5)
+            r = httpx.post(served.url, content=ORDER, headers={"Verifier-Token": "t"})
+    assert r.status_code == 200
+    cut, whole = _kept(store_path)
+    found = re.fullmatch(r"body cut short: (\d+) of 100 bytes", cut.error or "")
+    assert found, cut.error
+    assert cut.body == ORDER[: int(found.group(1))] and cut.body_size <= 21
+    assert cut.status == 0 and cut.rejected and cut.attempt is None and cut.forward is None
+    assert whole.attempt == 1  # the cut-short one was no delivery
+    assert handler.count == (1 if forwarding else 0)  # only the whole one went on
+    assert [s.id for s in served.shown] == [cut.id, whole.id]
+
+
+def test_secret_query_parameters_and_headers_never_reach_the_store(store_path: Path) -> None:
+    query = "a=1&token=QTOKEN-1&Access_Token=QTOKEN-2&api_key=QTOKEN-3&signature=QTOKEN-4&b=%20x"
+    headers = {
+        "Verifier-Token": "HTOKEN-0",
+        "X-Auth-Token": "HTOKEN-1",
+        "X-Api-Key": "HTOKEN-2",
+        "Stripe-Signature": "HTOKEN-3",
+        "X-Webhook-Secret": "HTOKEN-4",
+        "Authorization": "Bearer HTOKEN-5",
+        "Cookie": "session=HTOKEN-6",
+        "X-Request-Id": "req-42",
+    }
+    handler = Scripted(200)
+    with ThreadedServer(handler) as down_the_line:
+        settings = ReceiverSettings(forward=ForwardSettings(down_the_line.url + "/"))
+        with served_receiver(store_path, settings) as served:
+            r = httpx.post(f"{served.url}/hooks?{query}", content=ORDER, headers=headers)
+    assert r.status_code == 200
+    [rec] = _kept(store_path)
+    assert rec.query.startswith("a=1&token=•••• (8 chars)&Access_Token=•••• (8 chars)&")
+    assert rec.query.endswith("&b=%20x") and rec.header("x-request-id") == "req-42"
+    assert rec.forward is not None and "QTOKEN" not in rec.forward.url
+    assert handler.received[0].path == "/hooks"  # the handler gets them all as they came
+    assert handler.received[0].header("x-auth-token") == "HTOKEN-1"
+    on_disk = b"".join(p.read_bytes() for p in store_path.parent.glob(store_path.name + "*"))
+    assert b"req-42" in on_disk  # the file holds the request...
+    assert b"QTOKEN" not in on_disk and b"HTOKEN" not in on_disk  # ...never its secrets
+
+
+def test_a_non_ascii_token_is_compared_as_bytes(store_path: Path) -> None:
+    with served_receiver(store_path, ReceiverSettings(token="Tö")) as served:
+        utf8 = raw_exchange(served.port, _raw_post("Tö".encode()))
+        latin1 = raw_exchange(served.port, _raw_post("Tö".encode("latin-1")))
+    assert utf8.startswith(b"HTTP/1.1 200 ") and latin1.startswith(b"HTTP/1.1 401 ")
+    assert [r.verdict for r in _kept(store_path)] == ["ok", "wrong"]
+
+
+def _raw_post(token: bytes, body: bytes = ORDER) -> bytes:
+    return (
+        b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nVerifier-Token: %s\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (token, len(body), body)
+    )

@@ -3,41 +3,91 @@ from __future__ import annotations
 import pytest
 
 from vwh.webhook import (
+    MAX_JSON_DEPTH,
+    MAX_NUMBER_DIGITS,
     InvalidBody,
     Reaction,
     TokenVerdict,
     body_ids,
     fingerprint,
     id_kind,
+    is_secret_name,
     mask_headers,
+    mask_query,
     mask_secret,
     parse_body,
+    parse_json,
+    token_bytes,
     tokens_match,
     vendasta_reaction,
     verify_token,
 )
 
 
-def test_tokens_match_only_on_equal_tokens() -> None:
-    assert tokens_match("s3cret", "s3cret")
-    assert not tokens_match("s3cret", "s3creT")
-    assert not tokens_match("s3cret", "s3cret ")
-    assert not tokens_match("s3cret", None)
-    assert not tokens_match("s3cret", "\udcff")  # undecodable header bytes do not crash
+def test_tokens_match_only_on_equal_bytes() -> None:
+    assert tokens_match(b"s3cret", b"s3cret")
+    assert not tokens_match(b"s3cret", b"s3creT")
+    assert not tokens_match(b"s3cret", b"s3cret ")
+    assert not tokens_match(b"s3cret", None)
+    assert not tokens_match(b"s3cret", b"\xff")  # undecodable header bytes do not crash
+    # A non-ASCII token: the header's raw bytes against the token's UTF-8 bytes.
+    assert tokens_match(token_bytes("Tö"), "Tö".encode())
+    assert not tokens_match(token_bytes("Tö"), "Tö".encode("latin-1"))
+    # A byte that is not UTF-8 reaches Python's argv as a lone surrogate: its byte again.
+    assert token_bytes("\udcff") == b"\xff"
 
 
 @pytest.mark.parametrize(
     ("expected", "received", "verdict"),
     [
-        ("t", "t", TokenVerdict.OK),
-        ("t", "u", TokenVerdict.WRONG),
-        ("t", None, TokenVerdict.MISSING),
-        (None, "anything", TokenVerdict.NOT_CHECKED),
+        (b"t", b"t", TokenVerdict.OK),
+        (b"t", b"u", TokenVerdict.WRONG),
+        (b"t", None, TokenVerdict.MISSING),
+        (None, b"anything", TokenVerdict.NOT_CHECKED),
         (None, None, TokenVerdict.NOT_CHECKED),
     ],
 )
-def test_verify_token(expected: str | None, received: str | None, verdict: TokenVerdict) -> None:
+def test_verify_token(
+    expected: bytes | None, received: bytes | None, verdict: TokenVerdict
+) -> None:
     assert verify_token(expected, received) is verdict
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie", "X-Api-Key",
+        "X-Auth-Token", "Stripe-Signature", "X-Hub-Signature-256", "X-Client-Secret",
+        "Verifier-Token", "token", "access_token", "api_key", "apikey", "signature",
+        "secret", "password", "client_secret", "X-Amz-Security-Token", "key",
+    ],
+)  # fmt: skip
+def test_secret_names(name: str) -> None:
+    assert is_secret_name(name) and is_secret_name(name.upper())
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Content-Type", "User-Agent", "Host", "X-Request-Id", "X-Idempotency-Key", "Via", "orderId"],
+)
+def test_names_that_are_not_secret(name: str) -> None:
+    assert not is_secret_name(name)
+
+
+def test_a_configured_name_is_secret_too() -> None:
+    assert not is_secret_name("X-Vendasta-Check")
+    assert is_secret_name("X-Vendasta-Check", frozenset({"x-vendasta-check"}))
+
+
+def test_mask_query_masks_secret_values_and_keeps_the_rest_byte_for_byte() -> None:
+    query = "a=1&token=abcdefghijklmnop&b=%20x+y&API_KEY=zz&sig&access%5Ftoken=q1w2e3&c=&&d"
+    masked = mask_query(query)
+    assert masked == (
+        "a=1&token=••••op (16 chars)&b=%20x+y&API_KEY=•••• (2 chars)&sig"
+        "&access%5Ftoken=•••• (6 chars)&c=&&d"
+    )
+    assert mask_query("a=1&b=2") == "a=1&b=2" and mask_query("plain") == "plain"
+    assert mask_query("v=zz&x=q9", frozenset({"x"})) == "v=zz&x=•••• (2 chars)"
 
 
 @pytest.mark.parametrize("secret", ["s3cret", "a-much-longer-verifier-token-value", "x"])
@@ -124,3 +174,29 @@ def test_vendasta_reaction(status: int | None, reaction: Reaction) -> None:
 )
 def test_id_kind(identifier: str, kind: str | None) -> None:
     assert id_kind(identifier) == kind
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b"[" * 100_000, f"JSON nested deeper than {MAX_JSON_DEPTH} levels"),
+        (b'{"a":' * 3000 + b"1" + b"}" * 3000, f"JSON nested deeper than {MAX_JSON_DEPTH}"),
+        (b"[" * 100_000 + b'"', f"JSON nested deeper than {MAX_JSON_DEPTH} levels"),
+        (b'{"a":' * 129 + b"1" + b"}" * 129, f"JSON nested deeper than {MAX_JSON_DEPTH}"),
+        (b'{"n": ' + b"7" * 5000 + b"}", f"number with more than {MAX_NUMBER_DIGITS} digits"),
+        (b'{"n": 0.' + b"1" * 700 + b"}", f"number with more than {MAX_NUMBER_DIGITS} digits"),
+        (b"[1}" * 300, "invalid JSON"),
+    ],
+)
+def test_parsing_is_bounded_and_never_raises_anything_else(body: bytes, error: str) -> None:
+    with pytest.raises(InvalidBody, match=error):
+        parse_body(body)
+
+
+def test_bounds_do_not_refuse_what_only_looks_deep_or_long() -> None:
+    assert parse_json(b'{"a":' * MAX_JSON_DEPTH + b"1" + b"}" * MAX_JSON_DEPTH)
+    # Brackets and digits inside strings are text, not structure or numbers.
+    assert parse_body(b'{"a": "' + b"[" * 5000 + b'", "b": "' + b"9" * 5000 + b'"}')
+    assert parse_body(b'{"a": "\\"' + b", [" * 200 + b'"}')  # an escaped quote
+    assert len(parse_body(b'{"a": [' + b"[]," * 5000 + b"1]}")["a"]) == 5001
+    assert parse_body(b'{"n": ' + b"7" * MAX_NUMBER_DIGITS + b"}")

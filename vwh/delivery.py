@@ -93,6 +93,12 @@ def build_request(
         ("User-Agent", USER_AGENT),
     ]
     if token is not None:
+        try:
+            token.encode("utf-8")  # how it goes out; aiohttp would drop what is not UTF-8
+        except UnicodeEncodeError:
+            raise UsageError(
+                "the token holds bytes that are not UTF-8, which vwh cannot send"
+            ) from None
         headers.append((token_header, token))
     overridden = {name.lower() for name, _ in extra_headers}
     headers = [h for h in headers if h[0].lower() not in overridden]
@@ -312,8 +318,10 @@ class Sender:
         import httpx
 
         assert self._client is not None
+        # Values as UTF-8 bytes, as aiohttp sends them (httpx alone would refuse non-ASCII).
+        headers = [(name.encode(), value.encode()) for name, value in request.headers]
         req = self._client.build_request(
-            request.method, request.url, content=request.body, headers=list(request.headers)
+            request.method, request.url, content=request.body, headers=headers
         )
         try:
             response = await self._client.send(req, stream=True, follow_redirects=False)

@@ -40,7 +40,7 @@ import httptools
 from vwh.delivery import check_url
 from vwh.errors import UsageError
 from vwh.store import ForwardResult
-from vwh.webhook import SECRET_HEADER_NAMES, VENDASTA_TIMEOUT, mask_secret
+from vwh.webhook import VENDASTA_TIMEOUT, is_secret_name, mask_query, mask_secret, token_bytes
 
 KEPT_BODY_LIMIT = 64 * 1024  # how much of the handler's answer is kept in the store
 ANSWER_LIMIT = 16 * 1024 * 1024  # a larger answer is cut off and counts as broken
@@ -266,8 +266,9 @@ class Forwarder:
     `aclose()` from that loop when done.
     """
 
-    def __init__(self, settings: ForwardSettings, token_header: str) -> None:
+    def __init__(self, settings: ForwardSettings, token_header: str, via: bytes = b"vwh") -> None:
         self.settings = settings
+        self._via = b"via: 1.1 %s\r\n" % via  # RFC 9110 7.6.3: how loops are caught
         parts = urlsplit(settings.url)
         self._host = settings.host
         self._port = settings.port
@@ -281,8 +282,8 @@ class Forwarder:
         self._base_query = parts.query.encode("latin-1")
         self._origin = f"{parts.scheme}://{parts.netloc}"
         self._token_header = token_header.lower().encode("latin-1")
-        self._secret_names = {n.encode() for n in SECRET_HEADER_NAMES} | {self._token_header}
-        self._token = settings.token.encode("latin-1") if settings.token is not None else None
+        self._configured = frozenset({token_header.lower()})
+        self._token = token_bytes(settings.token) if settings.token is not None else None
         self._idle: list[_Connection] = []
         self._timeout = settings.timeout
 
@@ -320,12 +321,17 @@ class Forwarder:
         ]
         if swap:
             lines.append(b"%s: %s\r\n" % (self._token_header, self._token))
+        lines.append(self._via)
         return lines
 
     def new_result(self, scope: Mapping[str, Any]) -> ForwardResult:
-        """The handler's side of one request, so far only where it goes."""
-        target = self.target(scope.get("raw_path") or scope["path"].encode(), scope["query_string"])
-        return ForwardResult(url=self._origin + target.decode("latin-1"))
+        """The handler's side of one request, so far only where it goes (secrets masked)."""
+        path, _, query = self._target(scope).decode("latin-1").partition("?")
+        masked = f"{path}?{mask_query(query, self._configured)}" if query else path
+        return ForwardResult(url=self._origin + masked)
+
+    def _target(self, scope: Mapping[str, Any]) -> bytes:
+        return self.target(scope.get("raw_path") or scope["path"].encode(), scope["query_string"])
 
     async def send(
         self,
@@ -340,7 +346,7 @@ class Forwarder:
         In place, so the record is complete even when the listener stops mid-way.
         """
         method = scope["method"].encode("latin-1")
-        target = result.url[len(self._origin) :].encode("latin-1")
+        target = self._target(scope)
         request = b"".join(
             [
                 b"%s %s HTTP/1.1\r\nhost: %s\r\n" % (method, target, self._host_header),
@@ -367,9 +373,8 @@ class Forwarder:
         for name, value in headers:
             lname = name.lower()
             text = value.decode("latin-1")
-            kept.append(
-                (name.decode("latin-1"), mask_secret(text) if lname in self._secret_names else text)
-            )
+            secret = is_secret_name(text_name := name.decode("latin-1"), self._configured)
+            kept.append((text_name, mask_secret(text) if secret else text))
             if lname not in _NOT_RELAYED:
                 relayed.append((name, value))
         result.headers = kept

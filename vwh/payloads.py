@@ -15,7 +15,7 @@ from typing import BinaryIO
 
 from vwh.errors import InputError, NotFoundError
 from vwh.store import CaptureStore
-from vwh.webhook import SECRET_HEADER_NAMES, InvalidBody, parse_body
+from vwh.webhook import InvalidBody, is_secret_name, parse_body
 
 STDIN = "-"
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
@@ -153,7 +153,7 @@ def _replayable(headers: Iterable[tuple[str, str]], token_masked: str) -> list[t
         (name, value)
         for name, value in headers
         if name.lower() not in _TRANSPORT_HEADERS
-        and name.lower() not in SECRET_HEADER_NAMES
+        and not is_secret_name(name)
         and not (token_masked and value == token_masked)
     ]
 
@@ -220,6 +220,6 @@ def _looks_like_json_lines(raw: bytes) -> bool:
         json.loads(text)
     except json.JSONDecodeError as exc:
         return exc.msg == "Extra data" and "\n" in text[: exc.pos]
-    except UnicodeDecodeError:
+    except (UnicodeDecodeError, ValueError, RecursionError):  # not JSON, or too deep to tell
         return False
     return False

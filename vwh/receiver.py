@@ -14,7 +14,9 @@ work at all.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import secrets
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -24,22 +26,27 @@ from starlette.types import Receive, Scope, Send
 
 from vwh.errors import StoreError
 from vwh.forward import Forwarder, ForwardSettings, failure_of
+from vwh.saved import discard, name_body, stage_body
 from vwh.store import BatchWriter, CapturedRequest, CaptureStore
 from vwh.webhook import (
     DEFAULT_TOKEN_HEADER,
-    SECRET_HEADER_NAMES,
     InvalidBody,
     TokenVerdict,
     body_ids,
     fingerprint,
+    is_secret_name,
+    mask_query,
     mask_secret,
     parse_body,
+    token_bytes,
     vendasta_reaction,
     verify_token,
 )
 
 DEFAULT_MAX_BODY = 1024 * 1024
 FAIL_FIRST_STATUS = 503
+LOOP_STATUS = 508  # Loop Detected: a forwarded request came back
+MAX_VWH_HOPS = 4  # refuse to forward what already passed through this many listeners
 _RECEIVED: dict[str, object] = {"received": True}
 _JSON = b"application/json"
 _REJECTED = (TokenVerdict.WRONG.value, TokenVerdict.MISSING.value)
@@ -109,10 +116,15 @@ class Receiver:
         self.writer = writer
         self.tracker = tracker
         self._token_header = settings.token_header.lower()
-        self._secret_names = SECRET_HEADER_NAMES | {self._token_header}
+        self._token = token_bytes(settings.token) if settings.token is not None else None
+        self._configured = frozenset({self._token_header})
+        self._secret: dict[str, bool] = {}  # is_secret_name, per header name seen
         self._status = settings.status or 200
+        self.via_name = b"vwh-" + secrets.token_hex(4).encode()
         self.forwarder = (
-            Forwarder(settings.forward, settings.token_header) if settings.forward else None
+            Forwarder(settings.forward, settings.token_header, self.via_name)
+            if settings.forward
+            else None
         )
 
     async def aclose(self) -> None:
@@ -121,79 +133,143 @@ class Receiver:
             await self.forwarder.aclose()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """A plain ASGI app: the hot path skips routing and middleware it does not need."""
+        """A plain ASGI app: the hot path skips routing and middleware it does not need.
+
+        Nothing escapes it: whatever goes wrong, the request is kept with what
+        happened and answered 5xx; only a request on disk gets a 2xx.
+        """
         if scope["type"] != "http":
             return  # lifespan and websockets: nothing to do
+        started = time.perf_counter()
+        record: CapturedRequest | None = None
         try:
-            status, payload, headers = await self._handle(scope, receive)
+            record, declared = self._new_record(scope)
+            status, payload, headers = await self._handle(scope, receive, record, declared, started)
+        except asyncio.CancelledError:
+            # The listener is stopping: keep the request and say so on the wire too.
+            await _answer(send, 503, self._stopped(record, started), None)
+            raise
         except StoreError as exc:
             # Not kept means not done: a 5xx makes Vendasta resend it later.
-            status, payload = 500, _json_bytes({"error": str(exc)}, None)
-            headers = [(b"content-type", _JSON)]
-        headers.append((b"content-length", b"%d" % len(payload)))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": payload})
+            status, payload, headers = 500, _json_bytes({"error": str(exc)}, None), None
+        except Exception as exc:  # a bug must cost one request, not the listener
+            status, payload, headers = await self._failed(record, exc)
+        await _answer(send, status, payload, headers)
 
-    async def _handle(self, scope: Scope, receive: Receive) -> tuple[int, bytes, Headers]:
-        started = time.perf_counter()
-        s = self.settings
-        # One pass over the headers: find the token and the size, mask every secret.
+    def _new_record(self, scope: Scope) -> tuple[CapturedRequest, int]:
+        """The request as it came, secrets masked, token checked, and its Content-Length.
+
+        One pass over the headers; -1 when no usable Content-Length was given.
+        """
         headers: list[tuple[str, str]] = []
-        received_token = declared_size = None
+        received: bytes | None = None
+        declared = None
+        secret = self._secret
         for raw_name, raw_value in scope["headers"]:  # ASGI names are lower-case
             name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
-            if name in self._secret_names:
-                if name == self._token_header and received_token is None:
-                    received_token = value
+            is_secret = secret.get(name)
+            if is_secret is None:
+                is_secret = is_secret_name(name, self._configured)
+                if len(secret) < 1024:
+                    secret[name] = is_secret
+            if is_secret:
+                if name == self._token_header and received is None:
+                    received = raw_value  # compared as bytes, as it came
                 value = mask_secret(value)
             elif name == "content-length":
-                declared_size = value
+                declared = value
             headers.append((name, value))
+        query = scope["query_string"].decode("latin-1")
         record = CapturedRequest(
             received_at=time.time(),
             method=scope["method"],
             path=scope["path"],
-            query=scope["query_string"].decode("latin-1"),
+            query=mask_query(query, self._configured) if query else query,
             headers=headers,
-            verdict=verify_token(s.token, received_token).value,
-            token_masked=mask_secret(received_token),
+            verdict=verify_token(self._token, received).value,
+            token_masked=mask_secret(received.decode("utf-8", "replace"))
+            if received is not None
+            else "",
         )
-        body, record.body_size = await _read_body(receive, declared_size, s.max_body)
+        size = int(declared) if declared is not None and declared.isdigit() else -1
+        return record, size
+
+    async def _handle(
+        self, scope: Scope, receive: Receive, record: CapturedRequest, declared: int, started: float
+    ) -> tuple[int, bytes, Headers | None]:
+        s = self.settings
+        body, record.body_size, complete = await _read_body(receive, declared, s.max_body)
         record.body = body
         answer: Answer
         out_headers: Headers | None = None  # None: our own JSON answer
-        if record.method != "POST" and self.forwarder is None:
+        if not complete:
+            # The sender closed mid-body: nobody waits for an answer (status 0).
+            expected = f" of {declared}" if declared >= 0 else ""
+            record.error = f"body cut short: {record.body_size}{expected} bytes"
+            record.status, answer = 0, {"error": record.error}
+        elif record.method != "POST" and self.forwarder is None:
             record.error = "method not allowed: deliveries are POST"
             record.status, answer = 405, {"error": record.error}
         elif body is None:
             record.error = f"body over {s.max_body} bytes, not kept"
             record.status, answer = 413, {"error": record.error}
+        elif self.forwarder is None:
+            record.status, answer = await self._deliver(record, body)
         else:
-            try:
-                if self.forwarder is None:
-                    record.status, answer = await self._deliver(record, body)
-                else:
-                    record.status, answer, out_headers = await self._relay(scope, record, body)
-            except asyncio.CancelledError:
-                # The listener is stopping mid-delay: keep the request, unanswered.
-                record.status, record.error = 0, "listener stopped before answering"
-                record.latency_ms = (time.perf_counter() - started) * 1000
-                if self.forwarder is not None:
-                    record.reaction = vendasta_reaction(None).value
-                self.writer.write_now(record)
-                raise
+            record.status, answer, out_headers = await self._relay(scope, record, body)
+        staged = None
+        if s.save_dir is not None and body is not None and complete and not record.rejected:
+            staged = stage_body(s.save_dir, record)
+            if staged is None:  # not saved: not done either
+                record.status, answer, out_headers = 503, {"error": record.error}, None
         record.latency_ms = (time.perf_counter() - started) * 1000
         if self.forwarder is not None:
-            record.reaction = vendasta_reaction(record.status).value
-        await self.writer.write(record)
-        if s.save_dir is not None and body is not None and not record.rejected:
-            _save_body(s.save_dir, record)
+            record.reaction = vendasta_reaction(record.status or None).value
+        try:
+            await self.writer.write(record)
+        except BaseException:
+            if staged is not None:
+                discard(staged)
+            raise
+        if staged is not None:
+            name_body(staged, record)
         payload = answer if isinstance(answer, bytes) else _json_bytes(answer, record.id)
-        if out_headers is None:
-            out_headers = [(b"content-type", _JSON)]
-            if record.status == 405:
-                out_headers.append((b"allow", b"POST"))
+        if out_headers is None and record.status == 405:
+            out_headers = [(b"content-type", _JSON), (b"allow", b"POST")]
         return record.status, payload, out_headers
+
+    def _stopped(self, record: CapturedRequest | None, started: float) -> bytes:
+        """Keep a request cut short by shutdown, marked 503 as its sender gets it.
+
+        Cancelled while its commit was pending, a request is kept as it was decided.
+        """
+        error = "listener stopped before answering"
+        if record is None or record.id is not None or record.latency_ms:
+            return _json_bytes({"error": error}, record.id if record else None)
+        record.status, record.error = 503, error
+        record.latency_ms = (time.perf_counter() - started) * 1000
+        if self.forwarder is not None:
+            record.reaction = vendasta_reaction(503).value
+        # The task is being cancelled and can no longer await the commit; the loop
+        # is stopping, so blocking it briefly costs nothing.
+        self.writer.write_now(record)
+        return _json_bytes({"error": error}, record.id)
+
+    async def _failed(
+        self, record: CapturedRequest | None, exc: Exception
+    ) -> tuple[int, bytes, Headers | None]:
+        """An unexpected error: keep the request with what happened, answer 500."""
+        error = f"internal error: {type(exc).__name__}: {exc}"[:500]
+        if record is not None and record.id is None:
+            record.status, record.error = 500, error
+            record.reaction = vendasta_reaction(500).value if self.forwarder else None
+            try:
+                await self.writer.write(record)
+            except StoreError as store_exc:
+                return 500, _json_bytes({"error": f"{error}; {store_exc}"}, None), None
+            except Exception:  # not even kept: still an answer
+                return 500, _json_bytes({"error": error}, None), None
+        return 500, _json_bytes({"error": error}, record.id if record else None), None
 
     async def _deliver(self, record: CapturedRequest, body: bytes) -> tuple[int, Answer]:
         """Check token and body, then answer as scripted."""
@@ -238,6 +314,22 @@ class Receiver:
             return s.status, _RECEIVED
         return None
 
+    def _loop(self, scope: Scope) -> str | None:
+        """Why a request must not be forwarded again (RFC 9110 7.6.3 Via), or None."""
+        hops = 0
+        for name, value in scope["headers"]:
+            if name != b"via":
+                continue
+            for entry in value.split(b","):
+                received_by = entry.split()[1:2]
+                if received_by and received_by[0].startswith(b"vwh-"):
+                    if received_by[0] == self.via_name:
+                        return "forward loop: this request already passed through this listener"
+                    hops += 1
+        if hops >= MAX_VWH_HOPS:
+            return f"forward loop: this request already passed through {hops} vwh listeners"
+        return None
+
     async def _relay(
         self, scope: Scope, record: CapturedRequest, body: bytes
     ) -> tuple[int, Answer, Headers | None]:
@@ -246,11 +338,19 @@ class Receiver:
         Rejected requests stay here unless --forward-all; then the handler's own
         rejection goes back. For a delivery, scripted options (--status, --respond,
         --fail-first) decide the sender's answer, though the handler is still called;
-        --delay is the least time before the sender gets it.
+        --delay is the least time before the sender gets it. A request that already
+        came through this listener (or through MAX_VWH_HOPS of them) is never
+        passed on: 508, so listeners forwarding to each other cannot loop.
         """
         forwarder = self.forwarder
         assert forwarder is not None
         s = self.settings
+        loop = self._loop(scope)
+        if loop is not None:
+            with contextlib.suppress(InvalidBody):
+                record.ids = body_ids(parse_body(body))
+            record.error = loop
+            return LOOP_STATUS, {"error": loop}, None
         if record.method != "POST":
             record.error = "method not allowed: deliveries are POST"
             rejection: tuple[int, Answer] | None = (405, {"error": record.error})
@@ -279,38 +379,42 @@ class Receiver:
         return reply.status, reply.body, reply.headers
 
 
-async def _read_body(
-    receive: Receive, declared: str | None, limit: int
-) -> tuple[bytes | None, int]:
-    """The body, or None with the size seen when it is larger than `limit`."""
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return None, int(declared)
+async def _answer(send: Send, status: int, payload: bytes, headers: Headers | None) -> None:
+    """Send one whole answer; None headers: our own JSON."""
+    headers = [(b"content-type", _JSON)] if headers is None else headers
+    headers.append((b"content-length", b"%d" % len(payload)))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+async def _read_body(receive: Receive, declared: int, limit: int) -> tuple[bytes | None, int, bool]:
+    """The body (None when larger than `limit`), the size seen, and whether it all came.
+
+    A sender that closes before the end (a Content-Length it never fulfils) leaves
+    it incomplete: such a body is kept for what it is, never taken as a delivery.
+    """
+    if declared > limit:
+        return None, declared, True
     chunks: list[bytes] = []
     size = 0
     more = True
     while more:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            return b"".join(chunks), size, False
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            return None, size
+            return None, size, True
         chunks.append(chunk)
         more = message.get("more_body", False)
-    return b"".join(chunks), size
+    return b"".join(chunks), size, True
 
 
 def _json_bytes(answer: dict[str, object], request_id: int | None) -> bytes:
     if request_id is not None and answer is _RECEIVED:
         return b'{"received":true,"id":%d}' % request_id  # the hot path, without json.dumps
     return json.dumps({**answer, "id": request_id}, separators=(",", ":")).encode()
-
-
-def _save_body(directory: Path, record: CapturedRequest) -> None:
-    """Write the body byte for byte, named so `ls` sorts files in arrival order."""
-    assert record.body is not None
-    (directory / f"vwh-{record.id:06d}.json").write_bytes(record.body)
 
 
 def create_app(

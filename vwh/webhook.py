@@ -10,8 +10,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
+import re
 from collections.abc import Iterable, Mapping
 from enum import Enum
+from functools import lru_cache
 from typing import Any
 
 DEFAULT_TOKEN_HEADER = "Verifier-Token"
@@ -28,7 +31,8 @@ ID_FIELDS = (
     "marketId",
 )
 
-# Header names whose values are secrets wherever they appear (compared lower-case).
+# Names whose values are secrets wherever they appear: headers and query parameters
+# alike, compared lower-case with "_" read as "-" (see is_secret_name).
 SECRET_HEADER_NAMES = frozenset(
     {
         "authorization",
@@ -40,6 +44,34 @@ SECRET_HEADER_NAMES = frozenset(
         DEFAULT_TOKEN_HEADER.lower(),
     }
 )
+# A name with one of these words as a part ("x-auth-token", "client_secret",
+# "x-hub-signature-256") is secret; so is one of the exact names below.
+_SECRET_WORDS = frozenset(
+    {
+        "auth",
+        "authorization",
+        "cookie",
+        "credential",
+        "credentials",
+        "password",
+        "passwd",
+        "secret",
+        "signature",
+        "token",
+        "apikey",
+    }
+)
+_SECRET_PAIRS = ("api-key", "access-key", "private-key", "session-id")
+_SECRET_EXACT = SECRET_HEADER_NAMES | {"key", "sig", "pwd", "session"}
+
+# Bounds on what the body parser accepts, so no body can exhaust the stack or the
+# CPU: webhook bodies are flat objects of ids, far inside both.
+MAX_JSON_DEPTH = 128
+MAX_NUMBER_DIGITS = 640  # the lowest limit Python's int() can be set to: ours comes first
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_RUN = b"0" * (MAX_NUMBER_DIGITS + 1)
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 
 
 class TokenVerdict(str, Enum):
@@ -61,14 +93,24 @@ class InvalidBody(ValueError):
     """A body that is not a JSON object; the message is short enough for a table."""
 
 
-def tokens_match(expected: str, received: str | None) -> bool:
-    """Compare in constant time so the check leaks nothing about the token."""
+def token_bytes(token: str) -> bytes:
+    """A token as the bytes it was given as: UTF-8, and argv's undecodable bytes as they were.
+
+    Python hands argv and the environment over as str, with bytes that are not UTF-8
+    escaped as lone surrogates; os.fsencode undoes exactly that.
+    """
+    return os.fsencode(token)
+
+
+def tokens_match(expected: bytes, received: bytes | None) -> bool:
+    """Compare bytes to bytes in constant time, so the check leaks nothing about the token."""
     if received is None:
         return False
-    return hmac.compare_digest(expected.encode("utf-8"), received.encode("utf-8", "replace"))
+    return hmac.compare_digest(expected, received)
 
 
-def verify_token(expected: str | None, received: str | None) -> TokenVerdict:
+def verify_token(expected: bytes | None, received: bytes | None) -> TokenVerdict:
+    """The verdict on a header's raw bytes against the token's bytes (None: not checking)."""
     if expected is None:
         return TokenVerdict.NOT_CHECKED
     if received is None:
@@ -80,33 +122,120 @@ def mask_secret(value: str | None) -> str:
     """Show enough of a secret to tell two apart, never enough to reuse it."""
     if value is None:
         return ""
-    if len(value) >= 12:
-        return f"••••{value[-2:]} ({len(value)} chars)"
+    tail = value[-2:]
+    if len(value) >= 12 and tail.isascii() and tail.isprintable():
+        return f"••••{tail} ({len(value)} chars)"
     return f"•••• ({len(value)} chars)"
+
+
+@lru_cache(maxsize=4096)
+def is_secret_name(name: str, configured: frozenset[str] = frozenset()) -> bool:
+    """The one rule for secret names, headers and query parameters alike.
+
+    Secret: a name in `configured` (the token header; later a token query parameter or
+    cookie), a well-known one (Authorization, Cookie, X-Api-Key), or one with a secret
+    word as a part (X-Auth-Token, client_secret, X-Hub-Signature-256). Compared
+    lower-case with "_" read as "-". Cached: the same few names arrive again and again.
+    """
+    lname = name.lower()
+    if lname in configured:
+        return True
+    lname = lname.replace("_", "-")
+    if lname in _SECRET_EXACT or lname in configured:
+        return True
+    return any(part in _SECRET_WORDS for part in lname.split("-")) or any(
+        pair in lname for pair in _SECRET_PAIRS
+    )
+
+
+def mask_query(query: str, configured: frozenset[str] = frozenset()) -> str:
+    """The query string with the value of every secret parameter masked, the rest as it came.
+
+    Only the values change: separators, names, order and other values stay byte for byte.
+    """
+    if "=" not in query:
+        return query
+    from urllib.parse import unquote_plus
+
+    parts = query.split("&")
+    changed = False
+    for i, part in enumerate(parts):
+        name, eq, value = part.partition("=")
+        if eq and value and is_secret_name(unquote_plus(name), configured):
+            parts[i] = f"{name}={mask_secret(unquote_plus(value))}"
+            changed = True
+    return "&".join(parts) if changed else query
 
 
 def mask_headers(
     headers: Iterable[tuple[str, str]], secret_names: Iterable[str] = ()
 ) -> list[tuple[str, str]]:
     """Headers as a list of pairs, with every secret value masked."""
-    names = SECRET_HEADER_NAMES | {n.lower() for n in secret_names}
-    return [(k, mask_secret(v) if k.lower() in names else v) for k, v in headers]
+    names = frozenset(n.lower() for n in secret_names)
+    return [(k, mask_secret(v) if is_secret_name(k, names) else v) for k, v in headers]
 
 
-def parse_body(raw: bytes) -> dict[str, Any]:
-    """Parse a webhook body, which must be a JSON object; raise InvalidBody otherwise."""
+def parse_json(raw: bytes) -> Any:
+    """Parse any JSON value, bounded: InvalidBody for whatever is not JSON or is too big.
+
+    Nested deeper than MAX_JSON_DEPTH, or a number with a run of more than
+    MAX_NUMBER_DIGITS digits, is refused before the parser sees it; nothing else it
+    can raise gets past here either. Normal bodies pay two byte counts: the depth
+    scan runs only when there are more brackets than the limit, the digit scan only
+    when the body is longer than a number may be.
+    """
     if not raw.strip():
         raise InvalidBody("empty body")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidBody("body is not valid UTF-8") from None
+    if len(raw) > MAX_NUMBER_DIGITS and _long_number(raw):
+        raise InvalidBody(f"number with more than {MAX_NUMBER_DIGITS} digits")
+    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and _too_deep(raw):
+        raise InvalidBody(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     try:
-        value = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidBody(
             f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
+    except RecursionError:  # only for invalid JSON, which the depth scan leaves to the parser
+        raise InvalidBody(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError as exc:  # a number Python itself will not convert
+        raise InvalidBody(f"invalid JSON: {str(exc).split(';')[0]}") from None
+
+
+def _long_number(raw: bytes) -> bool:
+    """True when a run of more than MAX_NUMBER_DIGITS digits stands outside strings."""
+    if _LONG_RUN not in raw.translate(_DIGITS_AS_ZERO):
+        return False  # the usual case: no run that long anywhere
+    return _LONG_RUN in _JSON_STRING.sub(b'""', raw).translate(_DIGITS_AS_ZERO)
+
+
+def _too_deep(raw: bytes) -> bool:
+    """True when brackets outside strings nest deeper than MAX_JSON_DEPTH.
+
+    In C-speed passes: drop the strings, keep only the brackets, then peel one level
+    of innermost pairs per pass. A pair still there after MAX_JSON_DEPTH passes
+    encloses more levels than that. Brackets that never pair up are invalid JSON,
+    which the parser reports.
+    """
+    brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    for _ in range(MAX_JSON_DEPTH):
+        peeled = brackets.replace(b"[]", b"").replace(b"{}", b"")
+        if len(peeled) == len(brackets):
+            return False
+        brackets = peeled
+    return b"[]" in brackets or b"{}" in brackets
+
+
+def parse_body(raw: bytes) -> dict[str, Any]:
+    """Parse a webhook body, which must be a JSON object; raise InvalidBody otherwise.
+
+    The one parser of bodies for every command, bounded as `parse_json` says.
+    """
+    value = parse_json(raw)
     if not isinstance(value, dict):
         raise InvalidBody(f"JSON {json_type_name(value)}, not an object")
     return value

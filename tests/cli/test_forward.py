@@ -170,3 +170,30 @@ def test_forward_options_are_checked() -> None:
     url = f"http://127.0.0.1:{port}/"
     loop = run_vwh("listen", "--port", str(port), "--forward-to", url, timeout=15)
     assert loop.returncode == 2 and "is this listener itself" in loop.stderr
+
+
+def test_two_listeners_forwarding_to_each_other_stop_at_508(tmp_path: Path) -> None:
+    """A loop is caught by the Via header each listener adds (RFC 9110 7.6.3)."""
+    port_a, port_b = free_port(), free_port()
+    store_a, store_b = tmp_path / "a.sqlite3", tmp_path / "b.sqlite3"
+    a = listener(
+        "--forward-to", f"http://127.0.0.1:{port_b}/", "--store", str(store_a), port=port_a
+    )
+    b = listener(
+        "--forward-to", f"http://127.0.0.1:{port_a}/", "--store", str(store_b), port=port_b
+    )
+    with a as proc_a, b as proc_b:
+        r = post(proc_a.url)
+        proc_a.stop()
+        proc_b.stop()
+    assert r.status_code == 508
+    with CaptureStore(store_a) as sa, CaptureStore(store_b) as sb:
+        kept_a, kept_b = list(sa.iter_all()), list(sb.iter_all())
+    assert len(kept_a) == 2 and len(kept_b) == 1  # once round, then refused
+    # The refused one is kept first: the first arrival waited for it to be answered.
+    looped, first = kept_a
+    assert looped.status == 508 and looped.forward is None
+    assert looped.error == "forward loop: this request already passed through this listener"
+    assert looped.body == ORDER and looped.header("via") is not None
+    assert kept_b[0].forward is not None and kept_b[0].forward.status == 508
+    assert first.forward is not None and first.forward.status == 508 and first.error is None

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
 import signal
+import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.helpers import FIXTURES, free_port, listener, run_vwh, vwh_env
+from tests.helpers import FIXTURES, free_port, listener, raw_exchange, run_vwh, vwh_env
 from vwh.store import CaptureStore
 
 ORDER = (FIXTURES / "payloads" / "order.json").read_bytes()
@@ -230,31 +231,6 @@ def test_sigterm_and_ctrl_c_stop_cleanly_keeping_what_was_captured(store_path: P
     assert "Traceback" not in proc.stderr
 
 
-def test_ctrl_c_during_a_delayed_answer_keeps_the_request(store_path: Path) -> None:
-    with listener("--delay", "30") as proc:
-
-        async def slow() -> None:
-            async with httpx.AsyncClient(timeout=20) as client:
-                with contextlib.suppress(httpx.HTTPError):
-                    await client.post(proc.url + "/slow", content=ORDER)
-
-        async def scenario() -> None:
-            task = asyncio.create_task(slow())
-            await asyncio.sleep(0.5)
-            code = await asyncio.to_thread(proc.stop)
-            assert code == 0
-            await task
-
-        asyncio.run(scenario())
-    assert "Traceback" not in proc.stderr
-    assert "stopped: 1 received" in proc.stderr
-    assert "status=no-answer" in proc.stdout
-    with CaptureStore(store_path) as store:
-        [kept] = store.recent(1)
-    assert kept.status == 0 and kept.error == "listener stopped before answering"
-    assert kept.body == ORDER
-
-
 def test_sigkill_mid_burst_loses_no_answered_request(store_path: Path) -> None:
     """Every request that got a 2xx is on disk, even when vwh is killed mid-burst."""
     total, kill_after = 400, 120
@@ -332,3 +308,131 @@ def test_live_table_on_a_terminal(store_path: Path) -> None:
     rows = re.findall(r"ORD-\d{10}", last_frame)
     assert rows and len(rows) <= 12 - 4  # bounded to the screen: the oldest scrolled away
     assert rows[-1] == "ORD-0000000011" and "ORD-0000000000" not in rows
+
+
+def test_deep_and_huge_bodies_are_kept_shown_and_showable(store_path: Path) -> None:
+    deep, huge = b"[" * 100_000, b'{"orderId": ' + b"9" * 5000 + b"}"
+    with listener() as proc:
+        answers = [post(proc.url, deep), post(proc.url, huge), post(proc.url, ORDER)]
+        proc.stop()
+    assert [r.status_code for r in answers] == [400, 400, 200]
+    lines = proc.stdout.splitlines()
+    assert "status=400" in lines[0] and "JSON nested deeper than 128 levels" in lines[0]
+    assert "status=400" in lines[1] and "number with more than 640 digits" in lines[1]
+    assert "stopped: 3 received, 1 accepted, 2 rejected" in proc.stderr
+    for request_id in ("1", "2"):
+        shown = run_vwh("show", request_id)
+        assert shown.returncode == 0, shown.stderr
+    history = run_vwh("history")
+    assert history.returncode == 0 and len(history.stdout.splitlines()) >= 3
+
+
+def _fill(directory: Path) -> None:
+    """Write until the filesystem is full (bounded: the filesystem is 64 KiB)."""
+    import errno
+    import os
+
+    fd = os.open(directory / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for _ in range(1000):
+            try:
+                os.write(fd, b"x" * 4096)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC
+                return
+    finally:
+        os.close(fd)
+    raise AssertionError("the small filesystem never filled up")
+
+
+def test_save_on_a_full_disk_is_5xx_with_row_line_and_wire_in_step(tmp_path: Path) -> None:
+    save = tmp_path / "small"
+    save.mkdir()
+    # A real full disk. CI runs as root; where mounting is not allowed this fails, loudly.
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(save)], check=True, timeout=30
+    )
+    try:
+        with listener("--save", str(save)) as proc:
+            saved = post(proc.url, ORDER)
+            _fill(save)
+            full = post(proc.url, ORDER.replace(b"AG-", b"AG-X"))
+            (save / "filler").unlink()
+            again = post(proc.url, ORDER.replace(b"AG-", b"AG-X"))
+            proc.stop()
+        files = sorted(p.name for p in save.iterdir())
+        third = (save / "vwh-000003.json").read_bytes()
+    finally:
+        subprocess.run(["umount", str(save)], check=True, timeout=30)
+    assert [r.status_code for r in (saved, full, again)] == [200, 503, 200]
+    error = f"cannot save the body in {save}: No space left on device"
+    assert full.json()["error"] == error
+    assert files == ["vwh-000001.json", "vwh-000003.json"]  # nothing partial left behind
+    assert third == ORDER.replace(b"AG-", b"AG-X")
+    with CaptureStore(tmp_path / "store.sqlite3") as store:
+        kept = list(store.iter_all())
+    assert [r.status for r in kept] == [200, 503, 200]
+    assert kept[1].error == error and kept[1].body == ORDER.replace(b"AG-", b"AG-X")
+    lines = proc.stdout.splitlines()
+    assert "status=503" in lines[1] and "No space left on device" in lines[1]
+    assert [("status=200" in line) for line in lines] == [True, False, True]
+
+
+def test_an_empty_token_is_a_usage_error() -> None:
+    result = run_vwh("listen", "--port", str(free_port()), "--token", "")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "vwh: error: --token is empty: omit --token to check no token at all"
+    ]
+
+
+def test_a_token_with_a_byte_that_is_not_utf8_is_its_argv_bytes(store_path: Path) -> None:
+    # "\udcff" is how Python spells the argv byte 0xff; Popen passes the byte itself.
+    with listener("--token", "\udcff") as proc:
+        right = raw_exchange(proc.port, _raw_post(b"\xff"))
+        wrong = raw_exchange(proc.port, _raw_post(b"\xfe"))
+        proc.stop()
+    assert right.startswith(b"HTTP/1.1 200 ") and wrong.startswith(b"HTTP/1.1 401 ")
+    with CaptureStore(store_path) as store:
+        assert [r.verdict for r in store.iter_all()] == ["ok", "wrong"]
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_non_ascii_token_round_trips_through_replay() -> None:
+    with listener("--token", "Tö") as proc:
+        sent = run_vwh("replay", "-", "--to", proc.url, "--token", "Tö", "--no-retry", input=ORDER)
+        proc.stop()
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    assert "token=ok status=200" in proc.stdout
+
+
+def _raw_post(token: bytes, body: bytes = ORDER) -> bytes:
+    return (
+        b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nVerifier-Token: %s\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (token, len(body), body)
+    )
+
+
+@pytest.mark.parametrize("presses", [1, 2])
+def test_ctrl_c_with_delayed_answers_pending_answers_what_it_keeps(
+    store_path: Path, presses: int
+) -> None:
+    """Stopped mid-delay, the sender gets the 503 the row says, not uvicorn's bare 500."""
+    with listener("--delay", "30") as proc, ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(raw_exchange, proc.port, _raw_post(b"t"))
+        assert proc.proc is not None
+        # Give the request time to reach the app; the answers below prove it did.
+        time.sleep(0.5)
+        for _ in range(presses):
+            proc.proc.send_signal(signal.SIGINT)
+            time.sleep(0.3)
+        assert proc.stop() == 0
+        got = answer.result(timeout=20)
+    head, _, body = got.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503 "), got
+    assert json.loads(body)["error"] == "listener stopped before answering"
+    with CaptureStore(store_path) as store:
+        [kept] = store.recent(1)
+    assert kept.status == 503 and kept.error == "listener stopped before answering"
+    assert kept.body == ORDER and json.loads(body)["id"] == kept.id
+    assert "status=503" in proc.stdout and "Traceback" not in proc.stderr

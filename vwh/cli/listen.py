@@ -78,10 +78,13 @@ def listen(
     (the handler is called all the same).
     """
     from vwh.cli.listen_run import run_listen
+    from vwh.errors import UsageError
     from vwh.receiver import ReceiverSettings
 
+    if token == "":
+        raise UsageError("--token is empty: omit --token to check no token at all")
     settings = ReceiverSettings(
-        token=token or None,
+        token=token,
         token_header=token_header,
         reject_status=reject_status,
         status=status,

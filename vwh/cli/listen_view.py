@@ -296,9 +296,11 @@ def _body_lines(body: bytes | None, size: int) -> list[str]:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return [f"(binary body, {size} bytes)", repr(body[:200])]
-    try:
-        import json
+    import json
 
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False).splitlines()
-    except ValueError:
+    from vwh.webhook import InvalidBody, parse_json
+
+    try:  # the bounded parser: a hostile body cannot take `vwh show` down
+        return json.dumps(parse_json(body), indent=2, ensure_ascii=False).splitlines()
+    except InvalidBody:
         return text.splitlines()
