@@ -15,7 +15,7 @@ from typing import BinaryIO
 
 from vwh.errors import InputError, NotFoundError
 from vwh.store import CaptureStore
-from vwh.webhook import InvalidBody, is_secret_name, parse_body
+from vwh.webhook import InvalidBody, is_masked, is_secret_name, parse_body
 
 STDIN = "-"
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
@@ -46,6 +46,8 @@ class Payload:
     method: str = "POST"
     headers: tuple[tuple[str, str], ...] = ()  # kept headers, for --keep-headers
     had_token: bool = False  # a kept request carried a token, which the store masked
+    query: str = ""  # a kept request's query string, its masked secrets left out
+    cookies: tuple[tuple[str, str], ...] = ()  # a kept request's cookies, likewise
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,8 @@ def load_history(store_path: Path, ids: Iterable[int]) -> Loaded:
                     method=kept.method,
                     headers=tuple(_replayable(kept.headers, kept.token_masked)),
                     had_token=bool(kept.token_masked),
+                    query=_replayable_query(kept.query),
+                    cookies=tuple(_replayable_cookies(kept.headers)),
                 )
             )
     return loaded
@@ -156,6 +160,26 @@ def _replayable(headers: Iterable[tuple[str, str]], token_masked: str) -> list[t
         and not is_secret_name(name)
         and not (token_masked and value == token_masked)
     ]
+
+
+def _replayable_query(query: str) -> str:
+    """A kept query string without the parameters the store masked (secrets it never kept)."""
+    from urllib.parse import unquote_plus
+
+    parts = [p for p in query.split("&") if p]
+    return "&".join(p for p in parts if not is_masked(unquote_plus(p.partition("=")[2])))
+
+
+def _replayable_cookies(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """A kept request's cookies, without those the store masked."""
+    cookies = []
+    for name, value in headers:
+        if name.lower() == "cookie":
+            for part in value.split(";"):
+                key, eq, val = part.strip().partition("=")
+                if eq and key and not is_masked(val):
+                    cookies.append((key, val))
+    return cookies
 
 
 def _read(path: Path) -> bytes:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from pathlib import Path
 
-from vwh.cli.listen_view import plain_line, request_table
+from vwh.cli.listen_view import cookies_of, plain_line, request_table
 from vwh.cli.output import Output, untrusted
 from vwh.listener import Listener, ListenStats
 from vwh.paths import default_store_path
 from vwh.receiver import ReceiverSettings
+from vwh.sanitize import json_line
 from vwh.store import CapturedRequest
 from vwh.webhook import mask_secret
 
@@ -53,7 +53,11 @@ def run_listen(
 
 
 def _json_line(record: CapturedRequest) -> str:
-    return json.dumps(record.to_json(), ensure_ascii=False)
+    document = record.to_json()
+    cookies = cookies_of(record)
+    if cookies:
+        document["cookies"] = cookies
+    return json_line(document)
 
 
 def _ready(out: Output) -> None:
@@ -69,9 +73,13 @@ def _banner(out: Output, listener: Listener) -> None:
         )
     out.note(f"[bold]vwh listening on {listener.url}[/bold] (any path, POST)")
     if s.token:
-        out.note(f"  token:  checking {s.token_header} against {mask_secret(s.token)}")
+        where = untrusted(s.place.describe())
+        out.note(f"  token:  checking {where} against {mask_secret(s.token)}")
     else:
-        out.note(f"  token:  not checking ({s.token_header} shown masked); use --token to check")
+        out.note(
+            f"  token:  not checking ({untrusted(s.place.describe())} shown masked);"
+            " use --token to check"
+        )
     if s.forward is not None and not s.scripted:
         script = "the handler's answer (502 when it is down, 504 when too slow)"
     else:
@@ -85,6 +93,9 @@ def _banner(out: Output, listener: Listener) -> None:
     out.note(f"  answer: {untrusted(script)}")
     if s.forward is not None:
         _forward_banner(out, s)
+    if s.expect_response is not None:
+        keys = ", ".join(str(k) for k in s.expect_response)
+        out.note(f"  expect: the handler's answers to hold {untrusted(keys)}")
     out.note(f"  store:  {listener.store_path}")
     if s.save_dir:
         out.note(f"  save:   {s.save_dir}")

@@ -16,7 +16,9 @@ from rich.text import Text
 
 from vwh.forward import KEPT_BODY_LIMIT, body_preview, handler_label
 from vwh.listener import ListenStats
+from vwh.sanitize import inert
 from vwh.store import CapturedRequest, ForwardResult
+from vwh.webhook import cookie_names
 
 # Short labels for the ids a body carries, most telling first.
 ID_LABELS = (
@@ -45,6 +47,29 @@ def ids_text(record: CapturedRequest, *, compact: bool = False) -> str:
             continue
         shown.append(value if compact else f"{label}={value}")
     return " ".join(shown)
+
+
+def cookies_of(record: CapturedRequest) -> list[str]:
+    """The names of the cookies a request carried (their values stay in `vwh show`)."""
+    names: list[str] = []
+    for name, value in record.headers:
+        if name.lower() == "cookie":
+            names += cookie_names(value)
+    return names
+
+
+def sent_with(record: CapturedRequest) -> str:
+    """The query string (secrets masked) and cookie names, for the live table."""
+    parts = [f"?{record.query}"] if record.query else []
+    cookies = cookies_of(record)
+    if cookies:
+        parts.append("cookies " + ",".join(cookies))
+    return inert(" ".join(parts))
+
+
+def answer_check_text(record: CapturedRequest) -> str:
+    """The --expect-response verdict on the handler's answer ('' when not judged)."""
+    return inert(record.answer_check or "")
 
 
 def resend_text(record: CapturedRequest, *, compact: bool = False) -> str:
@@ -120,6 +145,9 @@ def plain_line(record: CapturedRequest) -> str:
     ]
     if record.ids:
         parts.append(ids_text(record))
+    cookies = cookies_of(record)
+    if cookies:
+        parts.append(f"cookies={inert(','.join(cookies)).replace(' ', '%20')}")
     if record.is_resend:
         parts.append(f"resend={record.attempt}")
     if record.error:
@@ -134,6 +162,8 @@ def plain_line(record: CapturedRequest) -> str:
             parts.append(f"handler_error={fwd.error!r}")
         elif fwd is not None and fwd.body:
             parts.append(f"handler_body={body_preview(fwd.body, 40)!r}")
+        if record.answer_check is not None:
+            parts.append(f"response_data={answer_check_text(record)!r}")
     return " ".join(p for p in parts if p)
 
 
@@ -161,6 +191,9 @@ def request_table(
     what Vendasta would do next with the answer the sender got. To fit in 100
     columns, the size goes and resends show as their attempt number.
     """
+    records = list(records)
+    extras = any(r.query or cookies_of(r) for r in records)
+    judged = forwarding and any(r.answer_check is not None for r in records)
     table = Table(
         expand=True, pad_edge=False, box=None, header_style="bold", collapse_padding=forwarding
     )
@@ -169,6 +202,8 @@ def request_table(
     table.add_column(
         "request", no_wrap=True, overflow="ellipsis", max_width=16 if forwarding else 18
     )
+    if extras:  # the Send a webhook step: what the query and cookies carried
+        table.add_column("query, cookies", no_wrap=True, overflow="ellipsis", max_width=24)
     table.add_column("token", no_wrap=True)
     table.add_column("ids", no_wrap=True, overflow="ellipsis", ratio=1, min_width=8)
     if not forwarding:
@@ -180,6 +215,8 @@ def request_table(
         table.add_column("handler", justify="right", no_wrap=True)
         table.add_column("h ms", justify="right", no_wrap=True)
         table.add_column("handler said", no_wrap=True, overflow="ellipsis", ratio=2, min_width=12)
+        if judged:
+            table.add_column("response data", no_wrap=True, overflow="ellipsis", ratio=2)
         table.add_column("next", no_wrap=True)
     else:
         table.add_column("resend", no_wrap=True)
@@ -191,6 +228,7 @@ def request_table(
             time.strftime("%H:%M:%S", time.localtime(r.received_at)),
             str(r.id),
             Text(f"{r.method} {r.path}"),
+            *([Text(sent_with(r))] if extras else []),
             Text(verdict_text(r), style=verdict_style),
             Text(ids_text(r, compact=True) or (r.error or "")),
         ]
@@ -204,8 +242,11 @@ def request_table(
                 Text(handler_text(r), style=_status_style(fwd.status or 0) if fwd else "dim"),
                 f"{fwd.latency_ms:.0f}" if fwd and fwd.latency_ms is not None else "",
                 Text(handler_said(fwd), style="red" if fwd and fwd.error else ""),
-                Text(r.reaction or "", style=_NEXT_STYLES.get(r.reaction or "", "")),
             ]
+            if judged:
+                ok = (r.answer_check or "").startswith("ok")
+                cells.append(Text(answer_check_text(r), style="green" if ok else "red"))
+            cells.append(Text(r.reaction or "", style=_NEXT_STYLES.get(r.reaction or "", "")))
         else:
             cells.append(Text(resend_text(r, compact=True), style="magenta"))
         table.add_row(*cells)
@@ -264,6 +305,8 @@ def request_details(record: CapturedRequest) -> list[str]:
                 lines.append(cut)
     elif record.reaction:
         lines += ["", "not forwarded: rejected here (--forward-all passes rejections on)"]
+    if record.answer_check is not None:
+        lines.append(f"response data: {answer_check_text(record)}")
     if record.reaction:
         lines += ["", f"Vendasta would: {_NEXT_WORDS.get(record.reaction, record.reaction)}"]
     return lines
