@@ -37,3 +37,18 @@ def test_bad_kind_or_pin_is_one_line_exit_2() -> None:
     )
     pin = invoke("sample", "order", "--partner", "lower")
     assert pin.exit_code == 2 and pin.stderr.startswith("vwh: error: bad partner id 'lower'")
+
+
+def test_step_and_fields_as_a_user_types_them() -> None:
+    send = json.loads(invoke("sample", "order", "--seed", "1").stdout)
+    trigger = json.loads(invoke("sample", "order", "--seed", "1", "--step", "trigger").stdout)
+    assert "automationId" not in send and trigger["automationId"].startswith("Automation-")
+    custom = invoke("sample", "user", "--field", "plan=gold", "--field", "seats:=3")
+    assert custom.exit_code == 0, custom.stderr
+    assert json.loads(custom.stdout) | {"plan": "gold", "seats": 3} == json.loads(custom.stdout)
+    nested = invoke("sample", "order", "--field", 'plan:={"tier": "gold"}')
+    assert nested.exit_code == 2 and nested.stdout == ""
+    assert nested.stderr.startswith("vwh: error: bad --field")
+    assert "would nest" in nested.stderr and len(nested.stderr.splitlines()) == 1
+    bad_step = invoke("sample", "order", "--step", "other")
+    assert bad_step.exit_code == 2 and "unknown step 'other'" in bad_step.stderr

@@ -13,11 +13,31 @@ def sample(
     market: str = typer.Option("default", help="Market id to use."),
     account: str | None = typer.Option(None, help="Account id to use (e.g. AG-7PQTGLLXQQ)."),
     seed: int | None = typer.Option(None, help="Draw the ids from this seed (reproducible)."),
+    step: str = typer.Option(
+        "send",
+        help="send: the Send a webhook step's body (no automationId); trigger: the original"
+        " Trigger a webhook step's.",
+    ),
+    field: list[str] = typer.Option(
+        None,
+        "--field",
+        metavar="KEY=VALUE",
+        help="Add a flat custom field, as configured in the step (KEY:=JSON for a number,"
+        " true, false or null; repeatable).",
+    ),
 ) -> None:
     """Print a webhook body like Vendasta's, e.g. `vwh sample order > order.json`."""
+    from vwh.fields import parse_fields
     from vwh.samples import SampleOptions, sample_bytes
 
-    options = SampleOptions(partner=partner, market=market, account=account, seed=seed)
+    options = SampleOptions(
+        partner=partner,
+        market=market,
+        account=account,
+        seed=seed,
+        step=step,
+        fields=tuple(parse_fields(field or (), "--field").items()),
+    )
     sys.stdout.write(sample_bytes(kind, options.checked()).decode("ascii"))
 
 
