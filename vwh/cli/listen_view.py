@@ -60,10 +60,10 @@ def cookies_of(record: CapturedRequest) -> list[str]:
 
 def sent_with(record: CapturedRequest) -> str:
     """The query string (secrets masked) and cookie names, for the live table."""
-    parts = [f"?{record.query}"] if record.query else []
     cookies = cookies_of(record)
-    if cookies:
-        parts.append("cookies " + ",".join(cookies))
+    parts = ["cookies " + ",".join(cookies)] if cookies else []  # short: first
+    if record.query:
+        parts.append(f"?{record.query}")
     return inert(" ".join(parts))
 
 
@@ -203,7 +203,9 @@ def request_table(
         "request", no_wrap=True, overflow="ellipsis", max_width=16 if forwarding else 18
     )
     if extras:  # the Send a webhook step: what the query and cookies carried
-        table.add_column("query, cookies", no_wrap=True, overflow="ellipsis", max_width=24)
+        table.add_column(
+            "query, cookies", no_wrap=True, overflow="ellipsis", ratio=1, min_width=12
+        )
     table.add_column("token", no_wrap=True)
     table.add_column("ids", no_wrap=True, overflow="ellipsis", ratio=1, min_width=8)
     if not forwarding:
