@@ -255,7 +255,9 @@ EXPECT = "dealId:string,amount:number,won:boolean?"
         pytest.param({"amount": 3}, "failed", "dealId is missing", id="missing"),
         pytest.param({"dealId": "D-1", "amount": "3"}, "failed", "amount is a string", id="type"),
         pytest.param(
-            {"dealId": {"id": "D-1"}, "amount": 3}, "failed", "dealId holds a JSON object",
+            {"dealId": {"id": "D-1"}, "amount": 3},
+            "failed",
+            "dealId holds a JSON object",
             id="nested",
         ),
         pytest.param(b"processed", "failed", "not a JSON object", id="not-json"),
