@@ -386,7 +386,8 @@ def test_set_fills_the_placeholders_of_a_copied_request() -> None:
 
     with RawCapture() as capture:
         r = invoke("replay", "--curl", str(CURL / "placeholder.sh"), "--to", capture.url,
-                   "--set", "accountId=AG-7PQTGLLXQQ", "--set", "orderId=AG-7PQTGLLXQQ:ORD-1")  # fmt: skip
+                   "--set", "accountId=AG-7PQTGLLXQQ",
+                   "--set", "orderId=AG-7PQTGLLXQQ:ORD-1")  # fmt: skip
     assert r.exit_code == 0, r.stderr
     body = json.loads(capture.requests[0].partition(b"\r\n\r\n")[2])
     assert body == {"accountId": "AG-7PQTGLLXQQ", "marketId": "default",

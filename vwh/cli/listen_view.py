@@ -203,9 +203,7 @@ def request_table(
         "request", no_wrap=True, overflow="ellipsis", max_width=16 if forwarding else 18
     )
     if extras:  # the Send a webhook step: what the query and cookies carried
-        table.add_column(
-            "query, cookies", no_wrap=True, overflow="ellipsis", ratio=1, min_width=12
-        )
+        table.add_column("query, cookies", no_wrap=True, overflow="ellipsis", ratio=1, min_width=12)
     table.add_column("token", no_wrap=True)
     table.add_column("ids", no_wrap=True, overflow="ellipsis", ratio=1, min_width=8)
     if not forwarding:
