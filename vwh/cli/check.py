@@ -73,9 +73,9 @@ def check(
     ),
     json_out: bool = typer.Option(False, "--json", help="The report as one JSON document."),
 ) -> None:
-    """Send a handler 7 test deliveries (8 with --expect-response) and grade the answers.
+    """Send a handler 7 test deliveries and grade its answers the way Vendasta treats them.
 
-    Each answer is graded the way Vendasta treats it.
+    --expect-response adds an 8th, response-data: the data later steps get.
 
     Exit 0 when nothing failed (warnings allowed), 1 when a check failed, 2 on bad
     options, 6 when nothing answers at the URL.
