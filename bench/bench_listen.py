@@ -2,16 +2,22 @@
 
 Both get the same load from wrk (fresh order ids, the verifier token) at concurrency
 1 and 64, in interleaved rounds, and the medians are compared. vwh runs as a user
-runs it: store on, token checked, one output line per request into a pipe. Then a
-fresh listener takes 50,000 requests to show that its memory stays flat.
+runs it: store on, token checked, one output line per request into a pipe, the
+inspector served. A third contender is the same listener with one live-stream client
+subscribed to the inspector (a reader of /api/events, as an open page is), so every
+kept request is also published to it. Then a fresh listener takes 50,000 requests to
+show that its memory stays flat.
 
-    python bench/bench_listen.py [--seconds 4] [--rounds 3]
+    python bench/bench_listen.py [--seconds 4] [--rounds 3] [--no-stream]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import socket
 import tempfile
+import threading
 from pathlib import Path
 
 from common import ROOT, Server, free_port, median, python, wrk
@@ -22,36 +28,69 @@ def start_bare() -> Server:
     return Server([python(), str(ROOT / "bench" / "bare_app.py"), str(port)], port)
 
 
-def start_vwh(store: Path) -> Server:
+UI_SECRET = "bench-ui-secret"
+
+
+def start_vwh(store: Path, ui_port: int = 0) -> Server:
     port = free_port()
     args = [python(), "-m", "vwh", "listen", "--port", str(port), "--token", "bench-token",
-            "--store", str(store)]  # fmt: skip
-    return Server(args, port)
+            "--store", str(store), "--ui-port", str(ui_port)]  # fmt: skip
+    return Server(args, port, env={**os.environ, "VWH_UI_TOKEN": UI_SECRET})
 
 
-def throughput(seconds: int, rounds: int, tmp: Path) -> None:
-    bare, vwh = start_bare(), start_vwh(tmp / "throughput.sqlite3")
+class StreamClient:
+    """One subscriber of the inspector's live stream, reading as fast as it comes."""
+
+    def __init__(self, port: int) -> None:
+        self.events = 0
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.sendall(
+            f"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Authorization: Bearer {UI_SECRET}\r\n\r\n".encode()
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        tail = b""
+        while chunk := self.sock.recv(65536):
+            data = tail + chunk
+            self.events += data.count(b"event: request")
+            tail = data[-16:]
+            self.events -= tail.count(b"event: request")  # counted again with the next chunk
+
+
+def throughput(seconds: int, rounds: int, tmp: Path, stream: bool) -> None:
+    servers = {"bare": start_bare(), "vwh": start_vwh(tmp / "throughput.sqlite3")}
+    client = None
+    if stream:
+        ui_port = free_port()
+        servers["vwh+stream"] = start_vwh(tmp / "stream.sqlite3", ui_port)
+        client = StreamClient(ui_port)
     try:
         for connections in (1, 64):
-            results: dict[str, list[float]] = {"bare": [], "vwh": []}
-            cpu: dict[str, list[float]] = {"bare": [], "vwh": []}
+            results: dict[str, list[float]] = {name: [] for name in servers}
+            cpu: dict[str, list[float]] = {name: [] for name in servers}
             for r in range(rounds):
-                for name, server in (("bare", bare), ("vwh", vwh)):
+                for name, server in servers.items():
                     before = server.cpu_seconds()
                     run = wrk(
                         server.url, connections, seconds, "post_unique.lua", f"c{connections}r{r}"
                     )
                     cpu[name].append((server.cpu_seconds() - before) / run["count"] * 1e6)
                     results[name].append(run["rps"])
-            b, v = median(results["bare"]), median(results["vwh"])
-            print(
-                f"concurrency {connections:>2}: bare {b:8.0f} req/s, vwh listen {v:8.0f} req/s,"
-                f" ratio {v / b:.2f}   (server CPU per request: bare"
-                f" {median(cpu['bare']):.0f} us, vwh {median(cpu['vwh']):.0f} us)"
-            )
+            b = median(results["bare"])
+            line = f"concurrency {connections:>2}: bare {b:8.0f} req/s"
+            for name in servers:
+                if name != "bare":
+                    v = median(results[name])
+                    line += f", {name} {v:8.0f} req/s (ratio {v / b:.2f})"
+            costs = ", ".join(f"{name} {median(cpu[name]):.0f} us" for name in servers)
+            print(f"{line}   (server CPU per request: {costs})")
+        if client is not None:
+            print(f"live stream: {client.events:,} request events reached the subscriber")
     finally:
-        bare.stop()
-        vwh.stop()
+        for server in servers.values():
+            server.stop()
 
 
 def memory(tmp: Path) -> None:
@@ -79,9 +118,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=4, help="length of each wrk run")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per setting")
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--no-stream", action="store_true", help="skip the live-stream run")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        throughput(args.seconds, args.rounds, Path(tmp))
+        throughput(args.seconds, args.rounds, Path(tmp), not args.no_stream)
         if not args.skip_memory:
             memory(Path(tmp))
 

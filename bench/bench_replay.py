@@ -6,19 +6,18 @@ median requests per second of each and their ratio. Rounds alternate so that a n
 machine slows both sides alike. Bounded: about a minute with the defaults.
 
     python bench/bench_replay.py                 # the figures for the README
-    python bench/bench_replay.py --clients       # also httpx and httpx-aiohttp, for the record
     python bench/bench_replay.py --receiver asgi # a bare ASGI receiver: wrk gets faster
 
 The receiver and wrk's script (fresh order ids per request) are those of
-bench_listen.py. With --clients, the same delivery code over httpx's stock pool
-measured 0.03-0.04 of wrk at concurrency 64, and over httpx-aiohttp's transport
-0.16-0.19, against aiohttp's 0.28-0.40: why `vwh replay` sends through aiohttp.
+bench_listen.py. Before vwh.outbound became the one client, the same delivery code
+over httpx's stock pool measured 0.03-0.04 of wrk at concurrency 64, and over
+httpx-aiohttp's transport 0.16-0.19, against aiohttp's 0.28-0.40: why webhook
+traffic goes through aiohttp.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import subprocess
@@ -37,10 +36,9 @@ from vwh.delivery import (  # noqa: E402
     DeliveryOutcome,
     OutgoingRequest,
     ResendPolicy,
-    Sender,
     build_request,
-    deliver_all,
 )
+from vwh.replay import deliver_all  # noqa: E402
 from vwh.samples import SampleOptions, sample_body  # noqa: E402
 
 TOKEN = "bench-token"
@@ -74,29 +72,10 @@ def requests_for(url: str, bodies: Sequence[bytes]) -> list[OutgoingRequest]:
 
 
 def vwh(requests: Sequence[OutgoingRequest], concurrency: int) -> float:
-    """vwh's delivery path, as `vwh replay` runs it (aiohttp, Vendasta's rules)."""
+    """vwh's delivery path, as `vwh replay` runs it (streamed, aiohttp, Vendasta's rules)."""
     started = time.perf_counter()
     outcomes = deliver_all(requests, POLICY, concurrency=concurrency)
     return _rate(outcomes, started)
-
-
-def vwh_over_httpx(requests: Sequence[OutgoingRequest], concurrency: int, aio: bool) -> float:
-    """The same path over an httpx.AsyncClient: stock, or on httpx-aiohttp's transport."""
-    import httpx
-
-    async def run() -> float:
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        if aio:
-            from httpx_aiohttp import AiohttpTransport
-
-            client = httpx.AsyncClient(transport=AiohttpTransport(limits=limits))
-        else:
-            client = httpx.AsyncClient(limits=limits)
-        async with client, Sender(client=client, concurrency=concurrency) as sender:
-            started = time.perf_counter()
-            return _rate(await sender.deliver_many(requests, POLICY), started)
-
-    return asyncio.run(run())
 
 
 def vwh_cli(url: str, bodies: Sequence[bytes], concurrency: int) -> float:
@@ -148,7 +127,6 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=5000, help="payloads per vwh run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=3, help="length of each wrk run")
-    parser.add_argument("--clients", action="store_true", help="also time httpx clients")
     args = parser.parse_args()
     need_wrk()
     bodies = payloads(args.count)
@@ -165,13 +143,6 @@ def main() -> None:
                 "wrk": lambda c=concurrency: wrk_rate(receiver.url, c, args.seconds),
                 "vwh": lambda c=concurrency, r=requests: vwh(r, c),
             }
-            if args.clients:
-                sides["over httpx-aiohttp"] = lambda c=concurrency, r=requests: vwh_over_httpx(
-                    r, c, aio=True
-                )
-                sides["over stock httpx"] = lambda c=concurrency, r=requests: vwh_over_httpx(
-                    r, c, aio=False
-                )
             print(f"concurrency {concurrency}, req/s in each round:", flush=True)
             medians = rounds(args.rounds, sides)
             wrk_rates[concurrency] = medians["wrk"]

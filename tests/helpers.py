@@ -141,13 +141,21 @@ def invoke(*args: str, input: str = "") -> CliResult:
 class ListenerProcess:
     """`vwh listen` as a real subprocess on a free port; stdout and stderr are captured."""
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None, port: int | None = None):
+    def __init__(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        port: int | None = None,
+        preexec_fn: Any = None,  # run in the child before vwh starts (resource limits)
+    ):
         self.port = port or free_port()
+        self.preexec_fn = preexec_fn
         self.args = ["listen", "--port", str(self.port), *args]
         self.env = env or vwh_env()
         self.proc: subprocess.Popen[bytes] | None = None
         self.stdout = ""
         self.stderr = ""
+        self.stdout_bytes = b""  # exactly what it wrote, for checks that decoding would hide
         self._out: list[bytes] = []
         self._err: list[bytes] = []
         self._readers: list[threading.Thread] = []
@@ -163,6 +171,7 @@ class ListenerProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=self.env,
+            preexec_fn=self.preexec_fn,
         )
         for stream, sink in ((self.proc.stdout, self._out), (self.proc.stderr, self._err)):
             reader = threading.Thread(target=_drain, args=(stream, sink), daemon=True)
@@ -176,6 +185,10 @@ class ListenerProcess:
             time.sleep(0.02)
         return self
 
+    def stderr_so_far(self) -> str:
+        """What it printed on stderr until now, while it still runs."""
+        return b"".join(self._err).decode(errors="replace")
+
     def stop(self, sig: int | None = None, timeout: float = 15) -> int:
         """Stop it (SIGINT by default, as Ctrl-C does) and collect its output."""
         import signal as _signal
@@ -186,7 +199,8 @@ class ListenerProcess:
         code = self.proc.wait(timeout)
         for reader in self._readers:
             reader.join(timeout)
-        self.stdout = b"".join(self._out).decode(errors="replace")
+        self.stdout_bytes = b"".join(self._out)
+        self.stdout = self.stdout_bytes.decode(errors="replace")
         self.stderr = b"".join(self._err).decode(errors="replace")
         return code
 

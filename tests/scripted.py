@@ -159,3 +159,103 @@ def _read_request(conn: socket.socket) -> bool:
             return False
         body += chunk
     return True
+
+
+class KeepAliveCloser:
+    """A raw HTTP/1.1 server that closes kept-alive connections the way real ones do.
+
+    `mode` says when:
+    - "after-answer": one request per connection. The close reaches the client only
+      when it sends the next request on that connection, as a FIN still on its way
+      would: the request is never read, so the handler never sees it.
+    - "idle": any number of requests per connection, but one idle for longer than
+      `idle` seconds is closed as the next request arrives (the server's idle timer
+      and the request crossed).
+    - "partial-on-reuse": the second request on a connection is read (the handler sees
+      it) and answered with the start of an answer, then the connection is closed.
+
+    Answers 200 with a body; `bodies` holds every request the handler saw.
+    """
+
+    def __init__(self, mode: str, idle: float = 0.05) -> None:
+        self.mode = mode
+        self.idle = idle
+        self.bodies: list[bytes] = []
+        self.closed_unread = 0  # requests that found their connection closed
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._port = 0
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._server: asyncio.base_events.Server | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._port}"
+
+    @property
+    def count(self) -> int:
+        return len(self.bodies)
+
+    def __enter__(self) -> KeepAliveCloser:
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("test server did not start")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
+        self._thread.join(10)
+
+    async def _shutdown(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._loop.call_soon(self._loop.stop)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._server = self._loop.run_until_complete(
+            asyncio.start_server(self._serve, "127.0.0.1", 0)
+        )
+        self._port = self._server.sockets[0].getsockname()[1]
+        self._ready.set()
+        self._loop.run_forever()
+        self._loop.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        served = 0
+        last = time.monotonic()
+        try:
+            while True:
+                try:
+                    first = await asyncio.wait_for(reader.read(1), 30)
+                except asyncio.TimeoutError:
+                    return
+                if not first:
+                    return
+                idle = time.monotonic() - last > self.idle
+                if served and (self.mode == "after-answer" or (self.mode == "idle" and idle)):
+                    self.closed_unread += 1  # closed before it came: never read
+                    return
+                head = first + await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                self.bodies.append(await reader.readexactly(length))
+                if self.mode == "partial-on-reuse" and served:
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Le")
+                    await writer.drain()
+                    return
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                await writer.drain()
+                served += 1
+                last = time.monotonic()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return
+        finally:
+            writer.close()

@@ -4,17 +4,17 @@ whole runs against handlers in-process (httpx's ASGI transport, no sockets)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import socket
 from typing import Any
 
-import httpx
 import pytest
 from starlette.applications import Starlette
 
 from tests import handlers
 from tests.handlers import PATH, TOKEN
-from tests.helpers import FIXTURES, free_port
+from tests.helpers import FIXTURES, ThreadedServer, free_port
 from vwh.check import (
     CHECK_NAMES,
     UNKNOWN_FIELDS,
@@ -30,8 +30,9 @@ from vwh.check import (
     run_checks,
     select_checks,
 )
-from vwh.delivery import Attempt, Sender
+from vwh.delivery import Attempt
 from vwh.errors import ExitCode, UnreachableError, UsageError
+from vwh.outbound import OutboundClient
 
 URL = "http://handler.test" + PATH
 ORDER = (FIXTURES / "payloads" / "order.json").read_bytes()
@@ -47,12 +48,15 @@ def answer(status: int | None, latency_ms: float = 5.0, *, timed_out: bool = Fal
 
 
 def run_against(app: Starlette, cfg: CheckConfig) -> CheckReport:
-    async def go() -> CheckReport:
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app))
-        async with client, Sender(client=client) as sender:
-            return await run_checks(cfg, sender)
+    """The checks against `app` on a real server (cfg's URL points there)."""
+    with ThreadedServer(app) as server:
+        cfg = dataclasses.replace(cfg, url=server.url + PATH)
 
-    return asyncio.run(go())
+        async def go() -> CheckReport:
+            async with OutboundClient(connections=1) as client:
+                return await run_checks(cfg, client)
+
+        return asyncio.run(go())
 
 
 def results(report: CheckReport) -> dict[str, str]:
@@ -275,12 +279,13 @@ def test_repeat_alone_sends_the_delivery_twice() -> None:
 def test_on_start_is_called_before_each_check() -> None:
     seen: list[int] = []
 
-    async def go() -> None:
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=handlers.correct()))
-        async with client, Sender(client=client) as sender:
-            await run_checks(config(checks=("2", "5")), sender, lambda s: seen.append(s.number))
+    async def go(url: str) -> None:
+        async with OutboundClient(connections=1) as client:
+            cfg = config(url=url, checks=("2", "5"))
+            await run_checks(cfg, client, lambda s: seen.append(s.number))
 
-    asyncio.run(go())
+    with ThreadedServer(handlers.correct()) as server:
+        asyncio.run(go(server.url + PATH))
     assert seen == [2, 5]
 
 

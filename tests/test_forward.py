@@ -258,7 +258,8 @@ def test_bad_forward_urls(url: str, message: str) -> None:
 
 
 def test_preview_label_and_failure() -> None:
-    assert body_preview(b'{"a":\n  1,\t"b": "\x1b[31mred\x00"}') == '{"a": 1, "b": " [31mred "}'
+    hostile = b'{"a":\n  1,\t"b": "\x1b[31mred\x00\xc2\x9b\xff"}'
+    assert body_preview(hostile) == '{"a": 1, "b": "\\x1b[31mred\\x00\\x9b\\xff"}'
     assert body_preview(b"x" * 100, 10) == "x" * 9 + "…"
     assert body_preview(None) == body_preview(b"") == ""
     assert handler_label(ForwardResult("u", status=404)) == "404"

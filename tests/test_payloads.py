@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import time
 from pathlib import Path
 
@@ -175,3 +176,50 @@ def test_history_without_a_store_says_nothing_was_kept(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="nothing was kept yet"):
         load_history(tmp_path / "none.sqlite3", [1])
     assert not (tmp_path / "none.sqlite3").exists()
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        ({"method": "POST", "path": "hooks", "body": "{}"}, "not a usable vwh export record"),
+        ({"method": "PO ST", "path": "/h", "body": "{}"}, "not a usable vwh export record"),
+        ({"method": "POST", "path": "/h", "headers": [["x"]], "body": "{}"}, "not a usable"),
+        ({"method": "POST", "path": "/h", "body": None}, "has no body"),
+        ({"method": "POST", "path": "/h", "body_base64": "***"}, "has no body"),
+    ],
+)
+def test_a_broken_export_record_is_named_by_its_line(
+    tmp_path: Path, record: dict[str, object], message: str
+) -> None:
+    good = {"kind": "vwh.request", "method": "POST", "path": "/ok", "query": "", "body": "{}"}
+    path = write(
+        tmp_path / "x.ndjson",
+        json.dumps(good) + "\n" + json.dumps({"kind": "vwh.request", **record}),
+    )
+    loaded = load_sources([str(path)])
+    assert [p.path for p in loaded.payloads] == ["/ok"]
+    assert [p.message.split(": ", 1)[0] for p in loaded.problems] == [f"{path} line 2"]
+    assert message in loaded.problems[0].message
+
+
+def test_a_body_with_the_same_keys_but_no_kind_is_just_a_body(tmp_path: Path) -> None:
+    raw = b'{"method": "GET", "path": "/x", "query": "", "body": "{}"}'
+    [payload] = load_sources([str(write(tmp_path / "b.jsonl", raw))]).payloads
+    assert (payload.body, payload.method, payload.path) == (raw, "POST", None)
+
+
+def test_kept_and_exported_requests_carry_their_query_and_readable_cookies(
+    store_path: Path, tmp_path: Path
+) -> None:
+    """The same query field for both (as kept, secrets masked); masked cookies left out."""
+    cookie = ("cookie", "theme=dark; vwh_sig=••••en (21 chars); lang=fr")
+    query = "src=v&sig=••••en (21 chars)"
+    with CaptureStore(store_path) as store:
+        kept_id = keep(store, body=ORDER, query=query, headers=[cookie])
+    [kept] = load_history(store_path, [kept_id]).payloads
+    record = {"kind": "vwh.request", "method": "POST", "path": "/h", "query": query,
+              "headers": [list(cookie)], "body": "{}"}  # fmt: skip
+    [exported] = load_sources([str(write(tmp_path / "x.ndjson", json.dumps(record)))]).payloads
+    for payload in (kept, exported):
+        assert payload.query == query
+        assert payload.cookies == (("theme", "dark"), ("lang", "fr"))

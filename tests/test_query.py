@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from vwh.errors import UsageError
-from vwh.query import RequestFilter, iter_matching, parse_since, select
+from vwh.query import RequestFilter, delete_matching, iter_matching, parse_since, select
 from vwh.store import CapturedRequest, CaptureStore, ForwardResult
 
 
@@ -94,3 +94,18 @@ def test_since_takes_durations_and_iso_times() -> None:
     assert parse_since("2026-12-01T11:00:00+01:00") == 1796119200.0
     with pytest.raises(UsageError, match="bad time 'yesterday'"):
         parse_since("yesterday")
+
+
+def test_iter_matching_newest_first_pages_down(store: CaptureStore) -> None:
+    assert _ids(list(iter_matching(store, page=2, newest_first=True))) == [6, 5, 4, 3, 2, 1]
+    assert _ids(list(iter_matching(store, RequestFilter(status="401"), newest_first=True))) == [
+        4,
+        2,
+    ]
+
+
+def test_delete_matching_drops_only_the_matches(store: CaptureStore) -> None:
+    assert delete_matching(store, RequestFilter(until=1500.0)) == 5
+    assert _ids(select(store, limit=None)) == [3]
+    assert delete_matching(store) == 1
+    assert store.count() == 0

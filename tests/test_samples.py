@@ -95,3 +95,42 @@ def test_pins_in_the_wrong_shape_are_refused(options: SampleOptions, message: st
 def test_an_unknown_kind_is_refused() -> None:
     with pytest.raises(UsageError, match="choose one of order, account, user"):
         sample_body("invoice")
+
+
+def _api_doc(name: str) -> dict:
+    from tests.helpers import FIXTURES
+
+    return json.loads((FIXTURES / "api" / f"{name}.json").read_text())
+
+
+def test_a_body_from_real_records_says_which_fields_are_real() -> None:
+    from vwh.samples import body_from_records
+
+    order_id = "AG-7PQTGLLXQQ:ORD-S548DKHMKX"
+    got = body_from_records(
+        "order", order_id, order=_api_doc("order"), account=_api_doc("account"),
+        options=SampleOptions(seed=1, step="trigger"),
+    )  # fmt: skip
+    assert got.body == {
+        "accountId": "AG-7PQTGLLXQQ",
+        "automationId": sample_body("order", SampleOptions(seed=1, step="trigger"))["automationId"],
+        "entityId": order_id,
+        "marketId": "saskatoon",
+        "orderId": order_id,
+        "partnerId": "9YW9",
+    }
+    assert got.real == ["accountId", "entityId", "marketId", "orderId", "partnerId"]
+    assert got.sampled == ["automationId"]
+
+
+def test_what_no_record_gives_keeps_the_samples_value() -> None:
+    from vwh.samples import body_from_records
+
+    user_id = "U-a6d23f70-fd09-43d2-91d2-a12c032caaa1"
+    got = body_from_records(
+        "user", user_id, user=_api_doc("user"), options=SampleOptions(market="m9")
+    )
+    assert (got.body["userId"], got.body["entityId"]) == (user_id, user_id)
+    assert (got.body["partnerId"], got.body["accountId"]) == ("9YW9", "AG-7PQTGLLXQQ")
+    assert got.body["marketId"] == "m9"  # the account was not read: the option's value
+    assert "marketId" in got.sampled and "partnerId" in got.real

@@ -129,3 +129,73 @@ def test_an_older_store_gains_the_answer_check_column(tmp_path: Path) -> None:
         old, new = list(store.iter_all())
     assert (old.path, old.answer_check) == ("/old", None)
     assert (new.path, new.answer_check) == ("/new", "ok (1 keys)")
+
+
+def test_a_display_that_fails_stops_neither_the_writer_nor_later_displays(
+    store_path: Path,
+) -> None:
+    CaptureStore(store_path).close()
+    shown: list[int | None] = []
+
+    def show(records: list[CapturedRequest]) -> None:
+        if any(r.path == "/bad" for r in records):
+            raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+        shown.extend(r.id for r in records)
+
+    writer = BatchWriter(store_path, on_commit=show)
+    try:
+        assert writer.write_now(_record(path="/bad")) == 1
+        assert writer.write_now(_record(path="/later")) == 2
+    finally:
+        writer.close()
+    assert shown == [2]
+
+
+def test_delete_goes_in_short_transactions_and_counts(store_path: Path) -> None:
+    with CaptureStore(store_path) as store:
+        for i in range(7):
+            store.add(_record(received_at=1000.0 + i))
+        assert store.delete("received_at < ?", (1003.0,), chunk=2) == 3
+        assert [r.id for r in store.iter_all()] == [4, 5, 6, 7]
+        assert store.delete(chunk=2) == 4
+        assert store.count() == 0
+        assert store.delete() == 0
+
+
+def test_batch_writer_keeps_only_the_newest_n(store_path: Path) -> None:
+    CaptureStore(store_path).close()  # the schema
+    writer = BatchWriter(store_path, keep=5)
+
+    async def burst(start: int) -> list[int]:
+        return await asyncio.gather(
+            *(writer.write(_record(path=f"/{start + i}")) for i in range(4))
+        )
+
+    try:
+        for start in range(0, 40, 4):  # ten commits of four
+            asyncio.run(burst(start))
+        writer.write_now(_record(path="/last"))
+    finally:
+        writer.close()
+    with CaptureStore(store_path) as store:
+        kept = list(store.iter_all())
+    assert [r.path for r in kept] == ["/36", "/37", "/38", "/39", "/last"]
+
+
+def test_delete_spares_what_another_writer_keeps_meanwhile(store_path: Path) -> None:
+    """A listener committing while a clear runs loses nothing it committed after it began."""
+    other = CaptureStore(store_path)
+
+    class Racing(CaptureStore):
+        def _query(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
+            rows = super()._query(sql, params)
+            if sql.startswith("SELECT max(id)"):
+                other.add(_record(path="/during"))  # right after the clear looked
+            return rows
+
+    with Racing(store_path) as store:
+        for _ in range(5):
+            store.add(_record(path="/before"))
+        assert store.delete(chunk=2) == 5
+        assert [r.path for r in store.iter_all()] == ["/during"]
+    other.close()

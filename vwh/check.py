@@ -9,17 +9,11 @@ end, as a late resend would arrive. The suite never prints: the CLI renders the 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import os
-import socket
-import ssl
 import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from vwh.checks import (
     _BACKGROUND,
@@ -46,9 +40,11 @@ from vwh.checks import (
     judge,
     select_checks,
 )
-from vwh.delivery import Attempt, OutgoingRequest, Sender, build_request
-from vwh.errors import ExitCode, UnreachableError
+from vwh.delivery import Attempt, OutgoingRequest, build_request
+from vwh.errors import ExitCode
+from vwh.outbound import OutboundClient, ensure_reachable
 from vwh.samples import SampleOptions, sample_body
+from vwh.sanitize import inert
 from vwh.webhook import (
     InvalidBody,
     TokenPlace,
@@ -209,8 +205,7 @@ class CheckResult:
         """The start of the answer's body, on one line, safe to print."""
         if self.attempt is None:
             return ""
-        text = " ".join(self.attempt.body.decode("utf-8", "replace").split())
-        text = "".join(c if c.isprintable() else "?" for c in text)
+        text = inert(" ".join(self.attempt.body.decode("utf-8", "backslashreplace").split()))
         return text if len(text) <= RESPONSE_SNIPPET else text[: RESPONSE_SNIPPET - 1] + "…"
 
     def to_json(self) -> dict[str, Any]:
@@ -346,7 +341,7 @@ OnStart = Callable[[CheckSpec], None]
 
 
 async def run_checks(
-    config: CheckConfig, sender: Sender, on_start: OnStart | None = None
+    config: CheckConfig, sender: OutboundClient, on_start: OnStart | None = None
 ) -> CheckReport:
     """Run the selected checks one at a time over `sender`; never raises for an answer."""
     plan = plan_deliveries(config)
@@ -361,9 +356,9 @@ async def run_checks(
         delivery = plan[spec.name]
         first = None
         if spec.name == "repeat" and "valid" not in config.checks:
-            first = await sender.send_once(delivery.request, config.timeout)
+            first = await sender.send(delivery.request, config.timeout)
             timed.append((spec, first))
-        attempt = await sender.send_once(delivery.request, config.timeout)
+        attempt = await sender.send(delivery.request, config.timeout)
         if spec.name in TIMED:
             timed.append((spec, attempt))
         got = _got(attempt) + (f" (first: {_got(first)})" if first is not None else "")
@@ -385,38 +380,5 @@ def _got(attempt: Attempt) -> str:
 async def run(config: CheckConfig, on_start: OnStart | None = None) -> CheckReport:
     """Check the handler at config.url; UnreachableError when nothing is there at all."""
     await ensure_reachable(config.url, config.timeout)
-    async with Sender(concurrency=1) as sender:
+    async with OutboundClient(connections=1) as sender:
         return await run_checks(config, sender, on_start)
-
-
-async def ensure_reachable(url: str, timeout: float) -> None:
-    """Connect (and shake hands for https) once, so a wrong URL is one clear error
-    instead of a report in which every check failed."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    https = parts.scheme == "https"
-    port = parts.port or (443 if https else 80)
-    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    context: ssl.SSLContext | None = None
-    if https:
-        import httpx
-
-        context = httpx.create_ssl_context()  # the same trust as the deliveries
-    try:
-        _, writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port, ssl=context), timeout
-        )
-    except socket.gaierror as exc:
-        reason = f"cannot resolve the host name ({exc.strerror})"
-    except (TimeoutError, asyncio.TimeoutError):
-        reason = f"no connection within {timeout:g}s"
-    except ssl.SSLError as exc:
-        reason = f"TLS handshake failed ({exc.reason or exc})"
-    except OSError as exc:
-        reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
-    else:
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
-        return
-    raise UnreachableError(f"could not reach {where}: {reason}")

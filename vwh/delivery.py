@@ -1,28 +1,22 @@
-"""Sending webhooks the way Vendasta does: one request, then its resend rules.
+"""Webhook deliveries the way Vendasta makes them: the request, then its resend rules.
 
 A delivery is a series of attempts. 2xx ends it as delivered; 3xx and 4xx end it
 as rejected (Vendasta never resends those, and redirects are not followed); 5xx,
 no answer in time, or a broken connection make it try again after an exponential
 backoff with jitter, until the attempts run out and it gives up.
 
-Requests go out over aiohttp: measured against the same local receiver, its client
-does about twice the requests per second of httpx over aiohttp's transport and ten
-times the stock httpx pool at concurrency 64 (see bench/bench_replay.py). An
-`httpx.AsyncClient` can still be given instead, for in-process tests over
-`httpx.ASGITransport`.
+This module says what is sent and what an answer means; vwh.outbound puts each
+attempt on the wire.
 """
 
 from __future__ import annotations
 
 import asyncio
-import errno
-import os
 import random
-import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from vwh import __version__
@@ -35,15 +29,7 @@ from vwh.webhook import (
     vendasta_reaction,
 )
 
-if TYPE_CHECKING:
-    import aiohttp
-    import httpx
-
 USER_AGENT = f"vwh/{__version__} (Vendasta webhook tester)"
-RESPONSE_BODY_LIMIT = 64 * 1024  # how much of an answer is kept for reports
-
-# Headers aiohttp would add on its own: none, so the wire carries what `vwh sign` prints.
-_NO_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
 
 
 @dataclass(frozen=True)
@@ -287,9 +273,9 @@ _OUTCOME_EXIT = {
 }
 
 
-def batch_exit_code(outcomes: Sequence[DeliveryOutcome]) -> ExitCode:
+def batch_exit_code(outcomes: Iterable[DeliveryOutcome | Outcome]) -> ExitCode:
     """0 when all delivered; 4 when any gave up; else 3 when any was rejected."""
-    kinds = {o.outcome for o in outcomes}
+    kinds = {o if isinstance(o, Outcome) else o.outcome for o in outcomes}
     if Outcome.GAVE_UP in kinds:
         return ExitCode.GAVE_UP
     if Outcome.REJECTED in kinds:
@@ -298,253 +284,37 @@ def batch_exit_code(outcomes: Sequence[DeliveryOutcome]) -> ExitCode:
 
 
 Sleep = Callable[[float], Awaitable[Any]]
-Answer = tuple[int, list[tuple[str, str]], bytes]
 
 
-class _NoAnswer(Exception):
-    """The connection failed before a whole answer came back; the message says how."""
+class SendOnce(Protocol):
+    """One try of a request (vwh.outbound.OutboundClient.send): never raises for the network."""
+
+    async def __call__(
+        self, request: OutgoingRequest, timeout: float, *, number: int = ..., waited: float = ...
+    ) -> Attempt: ...
 
 
-class Sender:
-    """Sends requests over one connection pool; use as an async context manager.
-
-    Without `client` it pools connections with aiohttp (the fast path); with an
-    `httpx.AsyncClient` it sends through that client instead.
-    """
-
-    def __init__(
-        self,
-        *,
-        concurrency: int = 8,
-        rng: random.Random | None = None,
-        sleep: Sleep = asyncio.sleep,
-        client: httpx.AsyncClient | None = None,
-    ) -> None:
-        self._concurrency = max(1, concurrency)
-        self._rng = rng or random.Random()
-        self._sleep = sleep
-        self._client = client
-        self._session: aiohttp.ClientSession | None = None
-
-    async def __aenter__(self) -> Sender:
-        if self._client is None:
-            import aiohttp
-
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._concurrency, limit_per_host=0),
-                cookie_jar=aiohttp.DummyCookieJar(),
-                skip_auto_headers=_NO_AUTO_HEADERS,
-                auto_decompress=False,
-                timeout=aiohttp.ClientTimeout(total=None),  # send_once keeps the time
-                trust_env=False,  # no proxy or .netrc: the request is exactly what sign prints
-            )
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    async def send_once(
-        self, request: OutgoingRequest, timeout: float, *, number: int = 1, waited: float = 0.0
-    ) -> Attempt:
-        """One attempt; network trouble becomes an Attempt with an error, never an exception."""
-        started = time.perf_counter()
-
-        def done(status: int | None, error: str | None = None, **kw: Any) -> Attempt:
-            latency = (time.perf_counter() - started) * 1000
-            return Attempt(number, waited, status, latency, error, **kw)
-
-        exchange = self._httpx_exchange if self._client is not None else self._aiohttp_exchange
-        try:
-            async with _timeout(timeout):
-                status, headers, body = await exchange(request)
-        except TimeoutError:
-            return done(None, f"no answer within {timeout:g}s", timed_out=True)
-        except _NoAnswer as exc:
-            return done(None, str(exc))
-        return done(status, headers=headers, body=body)
-
-    async def _aiohttp_exchange(self, request: OutgoingRequest) -> Answer:
-        import aiohttp
-
-        assert self._session is not None, "use Sender as an async context manager"
-        try:
-            async with self._session.request(
-                request.method,
-                request.url,
-                data=request.body,
-                headers=request.headers,
-                allow_redirects=False,
-            ) as response:
-                body = await _read_limited(response.content.iter_any())
-                headers = list(response.headers.items())
-                return response.status, headers, body
-        except aiohttp.ClientConnectorDNSError:
-            host = urlsplit(request.url).hostname
-            raise _NoAnswer(f"could not connect: cannot resolve {host}") from None
-        except aiohttp.ClientConnectorError as exc:
-            raise _NoAnswer(f"could not connect: {_os_reason(exc.os_error)}") from None
-        except aiohttp.ServerDisconnectedError:
-            raise _NoAnswer(_broken("the server closed the connection")) from None
-        except aiohttp.ClientPayloadError:
-            raise _NoAnswer(_broken("the body of the answer was cut short")) from None
-        except aiohttp.ClientConnectionError as exc:
-            raise _NoAnswer(_broken(_os_reason(exc))) from None
-        except aiohttp.ClientResponseError as exc:
-            what = str(exc.message).splitlines()[0].rstrip(": ") if exc.message else "unreadable"
-            raise _NoAnswer(_broken(f"the answer is not valid HTTP ({what})")) from None
-        except aiohttp.ClientError as exc:
-            raise _NoAnswer(f"request failed: {_os_reason(exc)}") from None
-
-    async def _httpx_exchange(self, request: OutgoingRequest) -> Answer:
-        import httpx
-
-        assert self._client is not None
-        # Values as UTF-8 bytes, as aiohttp sends them (httpx alone would refuse non-ASCII).
-        headers = [(name.encode(), value.encode()) for name, value in request.headers]
-        req = self._client.build_request(
-            request.method, request.url, content=request.body, headers=headers
-        )
-        try:
-            response = await self._client.send(req, stream=True, follow_redirects=False)
-            try:
-                body = await _read_limited(response.aiter_raw())
-            finally:
-                await response.aclose()
-        except httpx.TimeoutException:
-            raise TimeoutError from None
-        except httpx.ConnectError as exc:
-            raise _NoAnswer(f"could not connect: {_os_reason(exc)}") from None
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-            raise _NoAnswer(_broken(_os_reason(exc))) from None
-        except httpx.HTTPError as exc:
-            raise _NoAnswer(f"request failed: {_os_reason(exc)}") from None
-        return response.status_code, list(response.headers.multi_items()), body
-
-    async def deliver(self, request: OutgoingRequest, policy: ResendPolicy) -> DeliveryOutcome:
-        """Send with Vendasta's resend rules until delivered, rejected, or out of attempts."""
-        attempts: list[Attempt] = []
-        waited = 0.0
-        for number in range(1, max(1, policy.attempts) + 1):
-            if number > 1:
-                waited = policy.wait_before(number, self._rng)
-                await self._sleep(waited)
-            attempt = await self.send_once(request, policy.timeout, number=number, waited=waited)
-            attempts.append(attempt)
-            reaction = attempt.reaction
-            if reaction is Reaction.DONE:
-                return DeliveryOutcome(request, Outcome.DELIVERED, attempts)
-            if reaction is Reaction.DROPPED:
-                return DeliveryOutcome(request, Outcome.REJECTED, attempts)
-        return DeliveryOutcome(request, Outcome.GAVE_UP, attempts)
-
-    async def deliver_many(
-        self,
-        requests: Sequence[OutgoingRequest],
-        policy: ResendPolicy,
-        on_done: Callable[[int, DeliveryOutcome], None] | None = None,
-    ) -> list[DeliveryOutcome]:
-        """Deliver with bounded concurrency; results come back in input order.
-
-        A fixed set of workers takes requests in turn, so a batch of thousands costs
-        `concurrency` tasks rather than one task per request.
-        """
-        results: list[DeliveryOutcome | None] = [None] * len(requests)
-        queue = iter(enumerate(requests))
-
-        async def worker() -> None:
-            for index, request in queue:
-                outcome = await self.deliver(request, policy)
-                results[index] = outcome
-                if on_done is not None:
-                    on_done(index, outcome)
-
-        await asyncio.gather(*(worker() for _ in range(min(self._concurrency, len(requests)))))
-        return [r for r in results if r is not None]
-
-
-def deliver_all(
-    requests: Sequence[OutgoingRequest],
+async def deliver(
+    send: SendOnce,
+    request: OutgoingRequest,
     policy: ResendPolicy,
     *,
-    concurrency: int = 8,
-    on_done: Callable[[int, DeliveryOutcome], None] | None = None,
-) -> list[DeliveryOutcome]:
-    """Deliver a batch from synchronous code (the CLI), in an event loop of its own."""
-
-    async def run() -> list[DeliveryOutcome]:
-        async with Sender(concurrency=concurrency) as sender:
-            return await sender.deliver_many(requests, policy, on_done)
-
-    return asyncio.run(run())
-
-
-async def _read_limited(chunks: Any) -> bytes:
-    """Read an answer to its end (a cut-short body must show), keeping the first part."""
-    kept: list[bytes] = []
-    size = 0
-    async for chunk in chunks:
-        if size < RESPONSE_BODY_LIMIT:
-            kept.append(chunk)
-        size += len(chunk)
-    return b"".join(kept)[:RESPONSE_BODY_LIMIT]
-
-
-def _broken(reason: str) -> str:
-    return f"connection broken before the answer was complete: {reason}"
-
-
-_ERRNO_REASONS = {
-    errno.ECONNREFUSED: "connection refused",
-    errno.ECONNRESET: "connection reset by the server",
-    errno.EPIPE: "connection closed by the server",
-    errno.ETIMEDOUT: "connection timed out",
-    errno.EHOSTUNREACH: "host unreachable",
-    errno.ENETUNREACH: "network unreachable",
-}
-
-
-def _os_reason(exc: BaseException) -> str:
-    """The plainest reason for a network error: the OSError behind it when there is one.
-
-    httpx says "All connection attempts failed" and aiohttp "Cannot connect to host
-    ...": the cause they wrap says what a person needs ("connection refused").
-    """
-    seen: BaseException | None = exc
-    while seen is not None:
-        code = getattr(seen, "errno", None)
-        if isinstance(seen, OSError) and code:
-            return _ERRNO_REASONS.get(code, os.strerror(code).lower())
-        seen = seen.__cause__ or seen.__context__
-    text = str(exc).strip()
-    return text or type(exc).__name__
-
-
-class _Deadline:
-    """asyncio.timeout for Python 3.10, which lacks it; raises TimeoutError."""
-
-    def __init__(self, seconds: float) -> None:
-        self._seconds = seconds
-        self._handle: asyncio.TimerHandle | None = None
-        self._task: asyncio.Task[Any] | None = None
-        self._expired = False
-
-    async def __aenter__(self) -> None:
-        self._task = asyncio.current_task()
-        self._handle = asyncio.get_running_loop().call_later(self._seconds, self._expire)
-
-    def _expire(self) -> None:
-        self._expired = True
-        if self._task is not None:
-            self._task.cancel()
-
-    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
-        if self._handle is not None:
-            self._handle.cancel()
-        if self._expired and exc_type is asyncio.CancelledError:
-            raise TimeoutError
-        return False
-
-
-_timeout: Callable[[float], Any] = getattr(asyncio, "timeout", _Deadline)
+    rng: random.Random | None = None,
+    sleep: Sleep = asyncio.sleep,
+) -> DeliveryOutcome:
+    """Send with Vendasta's resend rules until delivered, rejected, or out of attempts."""
+    rng = rng or random.Random()
+    attempts: list[Attempt] = []
+    waited = 0.0
+    for number in range(1, max(1, policy.attempts) + 1):
+        if number > 1:
+            waited = policy.wait_before(number, rng)
+            await sleep(waited)
+        attempt = await send(request, policy.timeout, number=number, waited=waited)
+        attempts.append(attempt)
+        reaction = attempt.reaction
+        if reaction is Reaction.DONE:
+            return DeliveryOutcome(request, Outcome.DELIVERED, attempts)
+        if reaction is Reaction.DROPPED:
+            return DeliveryOutcome(request, Outcome.REJECTED, attempts)
+    return DeliveryOutcome(request, Outcome.GAVE_UP, attempts)

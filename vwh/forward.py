@@ -39,6 +39,7 @@ import httptools
 
 from vwh.delivery import check_url
 from vwh.errors import UsageError
+from vwh.sanitize import inert
 from vwh.store import ForwardResult
 from vwh.webhook import VENDASTA_TIMEOUT, is_secret_name, mask_query, mask_secret, token_bytes
 
@@ -101,12 +102,10 @@ def handler_label(result: ForwardResult) -> str:
 
 
 def body_preview(body: bytes | None, limit: int = PREVIEW_CHARS) -> str:
-    """The first part of an answer on one line: control characters become spaces."""
+    """The first part of an answer on one line, inert; runs of whitespace become a space."""
     if not body:
         return ""
-    text = " ".join(body[: limit * 4].decode("utf-8", "replace").split())
-    if not text.isprintable():  # the rare answer with control or format characters
-        text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    text = inert(" ".join(body[: limit * 4].decode("utf-8", "backslashreplace").split()))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -7,11 +7,15 @@ import gc
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vwh.errors import UsageError
 from vwh.receiver import ReceiverSettings, create_app
 from vwh.server import bind_socket, make_server, serve
 from vwh.store import BatchWriter, CapturedRequest, CaptureStore, CommitCallback
+
+if TYPE_CHECKING:
+    import uvicorn
 
 _LOCAL_NAMES = ("127.0.0.1", "::1", "localhost", "0.0.0.0", "::")
 
@@ -21,6 +25,7 @@ class ListenStats:
     """The counts in the listener's summary line."""
 
     received: int = 0
+    deliveries: int = 0  # passed the token and body checks, whatever the answer (--count)
     accepted: int = 0
     rejected: int = 0
     resends: int = 0
@@ -32,8 +37,10 @@ class ListenStats:
         self.received += 1
         if record.rejected:
             self.rejected += 1
-        elif 200 <= record.status < 300:
-            self.accepted += 1
+        else:
+            self.deliveries += 1
+            if 200 <= record.status < 300:
+                self.accepted += 1
         if record.is_resend:
             self.resends += 1
         if record.forward is not None:
@@ -65,6 +72,8 @@ class Listener:
             raise
         self.host = host
         self.port = int(self.sock.getsockname()[1])
+        self._server: uvicorn.Server | None = None
+        self._stop_asked = False
         if settings.forward is not None and self._is_self(
             settings.forward.host, settings.forward.port
         ):
@@ -82,6 +91,15 @@ class Listener:
             host in _LOCAL_NAMES and self.host.strip("[]") in _LOCAL_NAMES
         )
 
+    def stop(self) -> None:
+        """Finish serving as Ctrl-C would, from any thread (`--count`, `--exit-timeout`).
+
+        Requests in flight still get their answer; uvicorn checks the flag every 0.1 s.
+        """
+        self._stop_asked = True
+        if self._server is not None:
+            self._server.should_exit = True
+
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -91,22 +109,27 @@ class Listener:
         self,
         on_kept: CommitCallback | None = None,
         on_started: Callable[[], None] | None = None,
+        keep: int | None = None,
+        on_warning: Callable[[str], None] | None = None,
     ) -> bool:
-        """Serve until Ctrl-C or SIGTERM; True when stopped by a signal.
+        """Serve until Ctrl-C, SIGTERM or `stop()`; True when stopped by a signal.
 
-        `on_kept` gets each batch of kept requests, in the store's writer thread.
+        `on_kept` gets each batch of kept requests, in the store's writer thread;
+        `on_warning` the server's own trouble (out of file descriptors), rate-limited.
+        `keep` bounds the store to the newest `keep` requests (see BatchWriter).
         """
-        writer = BatchWriter(self.store_path, on_kept)
+        writer = BatchWriter(self.store_path, on_kept, keep=keep)
         try:
             app = create_app(self.settings, writer, self.store)
-            server = make_server(app)
+            server = self._server = make_server(app)
+            server.should_exit = self._stop_asked
             # Everything alive now lives as long as the listener: keep it out of the
             # cyclic GC's scans, which otherwise walk it again on every collection.
             gc.freeze()
 
             async def run() -> bool:
                 try:
-                    return await serve(server, self.sock, on_started)
+                    return await serve(server, self.sock, on_started, on_warning)
                 finally:
                     await app.aclose()  # in the server's loop, which owns the connections
 

@@ -1,17 +1,24 @@
 """Reading webhook bodies: from files, directories, JSON lines, stdin and the store.
 
-Every body is checked before anything is sent and kept byte for byte, so a batch
-either goes out whole or names each input it cannot use (file, and line for JSON
-lines) in one line a person can act on.
+Bodies are read as they are sent, one at a time, so memory does not grow with the
+input and the first request goes out at once. What can be known before reading
+(each file exists and is readable, each directory has bodies) is checked first;
+each body is checked as it is read and kept byte for byte, and one that cannot be
+used is a Problem naming the input (file, and line for JSON lines). A body larger
+than `max_size` is a Problem too, found without reading more of it than that.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
-from collections.abc import Iterable, Sequence
+import os
+import stat
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from vwh.errors import InputError, NotFoundError
 from vwh.store import CaptureStore
@@ -19,6 +26,8 @@ from vwh.webhook import InvalidBody, is_masked, is_secret_name, parse_body
 
 STDIN = "-"
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
+EXPORT_KIND = "vwh.request"  # the "kind" of a `vwh export` record (vwh.export writes them)
+MAX_SIZE = 16 * 1024 * 1024  # the largest body (a file, or a line of JSON lines) read
 
 # Headers of a kept request that belong to its connection, not to the delivery.
 _TRANSPORT_HEADERS = frozenset(
@@ -46,16 +55,24 @@ class Payload:
     method: str = "POST"
     headers: tuple[tuple[str, str], ...] = ()  # kept headers, for --keep-headers
     had_token: bool = False  # a kept request carried a token, which the store masked
-    query: str = ""  # a kept request's query string, its masked secrets left out
-    cookies: tuple[tuple[str, str], ...] = ()  # a kept request's cookies, likewise
+    path: str | None = None  # an exported request's path, sent to again (None: --to as given)
+    # A kept or exported request's query string as the store kept it: its secrets masked,
+    # and masked values are never sent (vwh.replay.url_for leaves them out).
+    query: str = ""
+    cookies: tuple[tuple[str, str], ...] = ()  # a kept request's cookies, masked ones left out
 
 
 @dataclass(frozen=True)
 class Problem:
-    """An input that cannot be sent; `message` names it (and the line, for JSON lines)."""
+    """An input that cannot be sent; `message` names it (and the line, for JSON lines).
+
+    A `fatal` one cannot be skipped: a body too large to read leaves no next body to
+    find without reading all of it.
+    """
 
     label: str
     message: str
+    fatal: bool = False
 
 
 @dataclass
@@ -90,24 +107,61 @@ def read_json_object_file(path: Path) -> bytes:
     return raw
 
 
-def load_sources(sources: Sequence[str], stdin: BinaryIO | None = None) -> Loaded:
-    """Bodies from files, directories (their *.json), JSON-lines files and '-' (stdin).
-
-    A file holding one JSON object is one body. A file of JSON lines (one object a
-    line, or a .jsonl/.ndjson name) is one body a line. Problems are collected, not
-    raised, so the caller decides between refusing the batch and skipping them.
-    """
-    loaded = Loaded()
+def check_sources(sources: Sequence[str]) -> list[Problem]:
+    """What can be known before reading: each file exists and is readable, each
+    directory holds *.json files. Stdin ('-') is always there."""
+    problems = []
     for source in sources:
         if source == STDIN:
-            raw = stdin.read() if stdin is not None else b""
-            loaded.extend(_split(raw, "<stdin>", json_lines=False))
             continue
         path = Path(source)
-        if path.is_dir():
-            loaded.extend(_load_dir(path))
+        try:
+            is_dir = path.is_dir()
+            path.stat()
+        except FileNotFoundError:
+            problems.append(Problem(source, f"{path}: no such file"))
+            continue
+        except OSError as exc:
+            problems.append(Problem(source, f"{path}: cannot read ({exc.strerror})"))
+            continue
+        if is_dir and not _dir_files(path):
+            message = f"{path}: no *.json files in this directory"
+            problems.append(Problem(source, message))
+        elif not os.access(path, os.R_OK if not is_dir else os.R_OK | os.X_OK):
+            problems.append(Problem(source, f"{path}: cannot read (permission denied)"))
+    return problems
+
+
+def iter_sources(
+    sources: Sequence[str], stdin: BinaryIO | None = None, *, max_size: int = MAX_SIZE
+) -> Iterator[Payload | Problem]:
+    """Bodies from files, directories (their *.json), JSON-lines files and '-' (stdin),
+    read one at a time, in order, each a Payload or a Problem.
+
+    A file holding one JSON object is one body. JSON lines (one object a line, or a
+    .jsonl/.ndjson name) are one body a line. A file or stream whose first line is a
+    whole JSON value followed by more lines is JSON lines; from a pipe (stdin, a FIFO),
+    which cannot be read ahead without waiting for its writer, a first line that is a
+    whole JSON value makes it JSON lines at once.
+    """
+    for source in sources:
+        if source == STDIN:
+            yield from _iter_stream(stdin, "<stdin>", max_size=max_size)
+            continue
+        path = Path(source)
+        for file in _dir_files(path) if path.is_dir() else [path]:
+            yield from _iter_file(file, max_size)
+
+
+def load_sources(sources: Sequence[str], stdin: BinaryIO | None = None) -> Loaded:
+    """Every body and every problem at once: for a handful of inputs (`vwh sign`)."""
+    loaded = Loaded(problems=check_sources(sources))
+    failed = {p.label for p in loaded.problems}
+    for item in iter_sources([s for s in sources if s not in failed], stdin):
+        if isinstance(item, Problem):
+            loaded.problems.append(item)
         else:
-            loaded.extend(_load_file(path))
+            loaded.payloads.append(item)
     return loaded
 
 
@@ -141,11 +195,58 @@ def load_history(store_path: Path, ids: Iterable[int]) -> Loaded:
                     method=kept.method,
                     headers=tuple(_replayable(kept.headers, kept.token_masked)),
                     had_token=bool(kept.token_masked),
-                    query=_replayable_query(kept.query),
+                    query=kept.query,
                     cookies=tuple(_replayable_cookies(kept.headers)),
                 )
             )
     return loaded
+
+
+def exported_request(value: dict[str, Any], label: str, where: str) -> Payload | Problem | None:
+    """A `vwh export` record as the request it was; None when `value` is not one.
+
+    Like a kept request, the body goes out as it came (not checked), with the
+    record's method, path and query; its masked secrets are not sent.
+    """
+    if value.get("kind") != EXPORT_KIND:
+        return None
+    method, path, query = value.get("method"), value.get("path"), value.get("query", "")
+    headers, token = value.get("headers", []), value.get("token", "")
+    if not (
+        isinstance(method, str)
+        and method.isalpha()
+        and isinstance(path, str)
+        and path.startswith("/")
+        and isinstance(query, str)
+        and isinstance(token, str)
+        and isinstance(headers, list)
+        and all(_is_header(h) for h in headers)
+    ):
+        return Problem(label, f"{where}: not a usable vwh export record (method, path, query)")
+    body: bytes | None = None
+    try:
+        if isinstance(value.get("body_base64"), str):
+            body = base64.b64decode(value["body_base64"], validate=True)
+        elif isinstance(value.get("body"), str):
+            body = value["body"].encode("utf-8")
+    except (binascii.Error, UnicodeEncodeError):
+        body = None
+    if body is None:
+        return Problem(label, f"{where}: the exported request has no body (not kept, or bad)")
+    return Payload(
+        label,
+        body,
+        method=method,
+        headers=tuple(_replayable([(h[0], h[1]) for h in headers], token)),
+        had_token=bool(token),
+        path=path,
+        query=query,
+        cookies=tuple(_replayable_cookies((h[0], h[1]) for h in headers)),
+    )
+
+
+def _is_header(item: object) -> bool:
+    return isinstance(item, list) and len(item) == 2 and all(isinstance(x, str) for x in item)
 
 
 def _replayable(headers: Iterable[tuple[str, str]], token_masked: str) -> list[tuple[str, str]]:
@@ -160,14 +261,6 @@ def _replayable(headers: Iterable[tuple[str, str]], token_masked: str) -> list[t
         and not is_secret_name(name)
         and not (token_masked and value == token_masked)
     ]
-
-
-def _replayable_query(query: str) -> str:
-    """A kept query string without the parameters the store masked (secrets it never kept)."""
-    from urllib.parse import unquote_plus
-
-    parts = [p for p in query.split("&") if p]
-    return "&".join(p for p in parts if not is_masked(unquote_plus(p.partition("=")[2])))
 
 
 def _replayable_cookies(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -193,57 +286,158 @@ def _read(path: Path) -> bytes:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
 
 
-def _load_file(path: Path) -> Loaded:
+def _dir_files(path: Path) -> list[Path]:
+    return sorted(p for p in path.glob("*.json") if p.is_file())
+
+
+def _iter_file(path: Path, max_size: int) -> Iterator[Payload | Problem]:
     try:
-        raw = _read(path)
-    except InputError as exc:
-        return Loaded(problems=[Problem(str(path), str(exc))])
-    return _split(raw, str(path), json_lines=path.suffix.lower() in JSON_LINES_SUFFIXES)
+        file = path.open("rb")
+    except OSError as exc:
+        reason = (
+            "no such file"
+            if isinstance(exc, FileNotFoundError)
+            else f"cannot read ({exc.strerror})"
+        )
+        yield Problem(str(path), f"{path}: {reason}")
+        return
+    with file:
+        json_lines = path.suffix.lower() in JSON_LINES_SUFFIXES
+        yield from _iter_stream(file, str(path), json_lines=json_lines, max_size=max_size)
 
 
-def _load_dir(path: Path) -> Loaded:
-    files = sorted(p for p in path.glob("*.json") if p.is_file())
-    if not files:
-        return Loaded(problems=[Problem(str(path), f"{path}: no *.json files in this directory")])
-    loaded = Loaded()
-    for file in files:
-        loaded.extend(_load_file(file))
-    return loaded
+def _iter_stream(
+    stream: BinaryIO | None, name: str, *, json_lines: bool = False, max_size: int = MAX_SIZE
+) -> Iterator[Payload | Problem]:
+    """One body, or one per line when the text is JSON lines; read errors are Problems."""
+    if stream is None:
+        yield Problem(name, f"{name}: empty body")
+        return
+    lines = _Lines(stream, name, max_size)
+    try:
+        if json_lines:
+            yield from _json_lines(lines, [])
+            return
+        head = lines.next_filled()
+        if head is None:
+            yield Problem(name, f"{name}: empty body")
+            return
+        if not _is_json_value(head[1]):
+            yield _one_body(lines.rest(), name, max_size)
+            return
+        if not _can_read_ahead(stream):
+            yield from _json_lines(lines, [head])
+            return
+        following = lines.next_filled()
+        if following is None:  # nothing after the first line: the file is the body
+            yield _one_body(lines.rest(), name, max_size)
+            return
+        yield from _json_lines(lines, [head, following])
+    except _TooLarge as exc:
+        yield Problem(name, str(exc), fatal=True)
+    except OSError as exc:
+        yield Problem(name, f"{name}: cannot read ({exc.strerror or exc})")
 
 
-def _split(raw: bytes, name: str, *, json_lines: bool) -> Loaded:
-    """One body, or one per line when the text is JSON lines."""
-    if not json_lines:
-        try:
-            parse_body(raw)
-        except InvalidBody as exc:
-            if not _looks_like_json_lines(raw):
-                return Loaded(problems=[Problem(name, f"{name}: {exc}")])
-        else:
-            return Loaded(payloads=[Payload(name, raw)])
-    loaded = Loaded()
-    for number, line in enumerate(raw.splitlines(), start=1):
-        if not line.strip():
-            continue
+def _json_lines(lines: _Lines, first: list[tuple[int, bytes]]) -> Iterator[Payload | Problem]:
+    name = lines.name
+    lines.keep_nothing()
+    any_line = False
+    pending = iter(first)
+    while True:
+        got = next(pending, None) or lines.next_filled()
+        if got is None:
+            break
+        number, line = got
+        any_line = True
         label = f"{name}:{number}"
         try:
-            parse_body(line)
+            value = parse_body(line)
         except InvalidBody as exc:
-            loaded.problems.append(Problem(label, f"{name} line {number}: {exc}"))
+            yield Problem(label, f"{name} line {number}: {exc}")
         else:
-            loaded.payloads.append(Payload(label, line))
-    if not loaded.payloads and not loaded.problems:
-        loaded.problems.append(Problem(name, f"{name}: empty body"))
-    return loaded
+            yield exported_request(value, label, f"{name} line {number}") or Payload(label, line)
+    if not any_line:
+        yield Problem(name, f"{name}: empty body")
 
 
-def _looks_like_json_lines(raw: bytes) -> bool:
-    """True when the text starts with one whole JSON value followed by more on later lines."""
+class _TooLarge(Exception):
+    pass
+
+
+class _Lines:
+    """Lines of a byte stream, each read whole but never more than `max_size` of it.
+
+    Keeps what it read until `rest()` asks for the whole text, so a stream found to be
+    one body (not JSON lines) is not read twice.
+    """
+
+    def __init__(self, stream: BinaryIO, name: str, max_size: int) -> None:
+        self.name = name
+        self._stream = stream
+        self._max = max_size
+        self._number = 0
+        self._kept: list[bytes] | None = []  # None past max_size: it cannot be one body
+        self._kept_size = 0
+
+    def next_filled(self) -> tuple[int, bytes] | None:
+        """The next line that is not blank (number, text without its line break)."""
+        while True:
+            raw = self._stream.readline(self._max + 1)
+            if not raw:
+                return None
+            self._number += 1
+            if len(raw) > self._max and not raw.endswith(b"\n"):
+                # Still undecided, the source could be one body: then it is the one too large.
+                where = self.name if self._kept is not None else f"{self.name} line {self._number}"
+                raise _TooLarge(f"{where}: larger than {_size(self._max)} (--max-size)")
+            if self._kept is not None:
+                self._kept.append(raw)
+                self._kept_size += len(raw)
+                if self._kept_size > self._max:
+                    self._kept = None  # too much to be one body: JSON lines, or too large
+            line = raw[:-1] if raw.endswith(b"\n") else raw
+            line = line[:-1] if line.endswith(b"\r") else line
+            if line.strip():
+                return self._number, line
+
+    def keep_nothing(self) -> None:
+        self._kept = None
+
+    def rest(self) -> bytes:
+        """Everything the stream holds, from its start; _TooLarge past `max_size`."""
+        if self._kept is None:
+            raise _TooLarge(f"{self.name}: larger than {_size(self._max)} (--max-size)")
+        kept = b"".join(self._kept)
+        raw = kept + self._stream.read(max(0, self._max + 1 - len(kept)))
+        if len(raw) > self._max:
+            raise _TooLarge(f"{self.name}: larger than {_size(self._max)} (--max-size)")
+        return raw
+
+
+def _one_body(raw: bytes, name: str, max_size: int) -> Payload | Problem:
     try:
-        text = raw.decode("utf-8")
-        json.loads(text)
-    except json.JSONDecodeError as exc:
-        return exc.msg == "Extra data" and "\n" in text[: exc.pos]
-    except (UnicodeDecodeError, ValueError, RecursionError):  # not JSON, or too deep to tell
+        value = parse_body(raw)
+    except InvalidBody as exc:
+        return Problem(name, f"{name}: {exc}")
+    return exported_request(value, name, name) or Payload(name, raw)
+
+
+def _is_json_value(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except (ValueError, RecursionError):
         return False
-    return False
+    return True
+
+
+def _can_read_ahead(stream: BinaryIO) -> bool:
+    """True for a regular file (or bytes in memory); False for a pipe, FIFO or device."""
+    try:
+        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (OSError, AttributeError, ValueError):
+        return True  # io.BytesIO has no descriptor: all of it is there
+
+
+def _size(n: int) -> str:
+    return f"{n // (1024 * 1024)} MiB" if n % (1024 * 1024) == 0 else f"{n:,} bytes"

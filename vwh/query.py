@@ -47,6 +47,7 @@ class RequestFilter:
     grep: str | None = None  # in the path, query or body (ids are in the body), any case
     resends: bool = False
     outcome: str | None = None  # one of OUTCOMES
+    fingerprint: int | None = None  # every delivery of one body (the resend timeline)
 
     def __post_init__(self) -> None:
         if self.verdict is not None and self.verdict not in VERDICTS:
@@ -91,6 +92,9 @@ class RequestFilter:
             clauses.append(_OUTCOME_SQL["resends"])
         if self.outcome is not None:
             clauses.append(_OUTCOME_SQL[self.outcome])
+        if self.fingerprint is not None:
+            clauses.append("fingerprint = ? AND attempt IS NOT NULL")
+            params.append(self.fingerprint)
         return " AND ".join(clauses) or "1", tuple(params)
 
 
@@ -115,16 +119,23 @@ def select(
 
 
 def iter_matching(
-    store: CaptureStore, flt: RequestFilter | None = None, *, page: int = 500
+    store: CaptureStore,
+    flt: RequestFilter | None = None,
+    *,
+    page: int = 500,
+    newest_first: bool = False,
 ) -> Iterator[CapturedRequest]:
-    """Every match, oldest first, a page at a time: memory stays flat for any store."""
-    after: int | None = None
+    """Every match, oldest first unless asked, a page at a time: memory stays flat."""
+    edge: int | None = None
     while True:
-        rows = select(store, flt, limit=page, after_id=after, newest_first=False)
+        if newest_first:
+            rows = select(store, flt, limit=page, before_id=edge)
+        else:
+            rows = select(store, flt, limit=page, after_id=edge, newest_first=False)
         yield from rows
         if len(rows) < page:
             return
-        after = rows[-1].id
+        edge = rows[-1].id
 
 
 def parse_since(text: str, now: float | None = None) -> float:
@@ -143,3 +154,9 @@ def parse_since(text: str, now: float | None = None) -> float:
     if moment.tzinfo is None:
         moment = moment.astimezone()  # local time, as a person types it
     return moment.astimezone(timezone.utc).timestamp()
+
+
+def delete_matching(store: CaptureStore, flt: RequestFilter | None = None) -> int:
+    """Drop every kept request that matches (all of them with no filter); how many went."""
+    where, params = (flt or RequestFilter()).where()
+    return store.delete(where, params)

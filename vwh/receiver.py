@@ -19,6 +19,7 @@ import json
 import secrets
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,7 @@ from vwh.webhook import (
     fingerprint,
     is_secret_name,
     mask_cookie,
+    mask_header_value,
     mask_query,
     mask_secret,
     parse_body,
@@ -199,10 +201,7 @@ class Receiver:
                 declared = value
             headers.append((name, value))
         query = scope["query_string"].decode("latin-1")
-        if self._token_query is not None:
-            received = find_query_value(scope["query_string"], self._token_query)
-        elif self._token_cookie is not None:
-            received = find_cookie(scope["headers"], self._token_cookie)
+        received = self._token_of(received, scope["headers"], scope["query_string"])
         record = CapturedRequest(
             received_at=time.time(),
             method=scope["method"],
@@ -402,6 +401,49 @@ class Receiver:
             assert failure is not None
             return failure.gateway_status, {"error": record.forward.error}, None
         return reply.status, reply.body, reply.headers
+
+    def _token_of(
+        self, in_header: bytes | None, fields: Iterable[tuple[bytes, bytes]], query: bytes
+    ) -> bytes | None:
+        """The token as it came, from the listener's one place (`in_header`: the token
+        header's value, already found while reading the headers)."""
+        if self._token_query is not None:
+            return find_query_value(query, self._token_query)
+        if self._token_cookie is not None:
+            return find_cookie(fields, self._token_cookie)
+        return in_header
+
+    async def keep_refused(self, raw: bytes, received: int, status: int, error: str) -> None:
+        """Keep a request the HTTP layer refused before it reached the app (malformed,
+        head too large, too slow; see vwh.http_guard): its request line and header
+        fields as far as they go, its first bytes as the body, secrets masked."""
+        from vwh.http_guard import describe_refused
+
+        head = describe_refused(
+            raw,
+            lambda name, value: mask_header_value(name, value, self._configured),
+            self._token_header,
+        )
+        token = self._token_of(head.token, head.fields, head.query.encode("latin-1"))
+        query = mask_query(head.query, self._configured) if head.query else ""
+        raw = head.raw  # the request line carries the query: mask it there too
+        if query != head.query:
+            raw = raw.replace(head.query.encode("latin-1"), query.encode(), 1)
+        record = CapturedRequest(
+            received_at=time.time(),
+            method=head.method,
+            path=head.path,
+            query=query,
+            headers=head.headers,
+            body=raw,
+            body_size=received,
+            verdict=verify_token(self._token, token).value,
+            token_masked=mask_secret(token.decode("utf-8", "replace")) if token is not None else "",
+            error=error,
+            status=status,
+        )
+        with contextlib.suppress(StoreError):  # already answered: nothing else to do
+            await self.writer.write(record)
 
 
 def _answer_check(expected: tuple[ExpectedKey, ...], status: int, body: bytes) -> str:

@@ -7,10 +7,14 @@ import random
 import re
 import string
 import uuid
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from vwh.errors import UsageError
+from vwh.errors import UsageError, VwhError
+
+if TYPE_CHECKING:
+    from vwh.api import VendastaClient
 
 KINDS = ("order", "account", "user")
 # Send a webhook (the newer step, the default) sends no automationId; Trigger a webhook does.
@@ -93,3 +97,125 @@ def sample_body(kind: str, options: SampleOptions | None = None) -> dict[str, An
 def sample_bytes(kind: str, options: SampleOptions | None = None) -> bytes:
     """The sample as the bytes a file holds (pretty, with a final newline)."""
     return (json.dumps(sample_body(kind, options), indent=2) + "\n").encode()
+
+
+# ---- samples from real records ----------------------------------------------------------
+
+_FROM_SHAPES = {"order": "order", "account": "account", "user": "user"}  # kind -> id_kind
+
+
+@dataclass
+class RealSample:
+    """A sample whose fields come from real records where the API gave them."""
+
+    body: dict[str, Any]
+    real: list[str]  # the fields the API gave
+    notes: list[str] = field(default_factory=list)  # records that could not be read, and why
+
+    @property
+    def sampled(self) -> list[str]:
+        return [k for k in self.body if k not in self.real]
+
+    def meta(self) -> dict[str, Any]:
+        return {"body": self.body, "real": self.real, "sample": self.sampled, "notes": self.notes}
+
+
+def _related_id(document: Mapping[str, Any], name: str) -> str | None:
+    """The id a to-one (or the first of a to-many) relationship points at."""
+    data = document.get("data")
+    rels = data.get("relationships") if isinstance(data, Mapping) else None
+    rel = rels.get(name) if isinstance(rels, Mapping) else None
+    target = rel.get("data") if isinstance(rel, Mapping) else None
+    if isinstance(target, list):
+        target = target[0] if target else None
+    value = target.get("id") if isinstance(target, Mapping) else None
+    return str(value) if isinstance(value, str | int) and str(value) else None
+
+
+def body_from_records(
+    kind: str,
+    record_id: str,
+    *,
+    account: Mapping[str, Any] | None = None,
+    user: Mapping[str, Any] | None = None,
+    order: Mapping[str, Any] | None = None,
+    options: SampleOptions | None = None,
+) -> RealSample:
+    """The body Vendasta would send for these records; the rest from the sample.
+
+    partnerId is the account's business partner (a user's own partner too), marketId
+    the account's market; accountId is the order's business location, or a user's
+    first one. A field no record gives keeps the sample's value (`options`, or drawn).
+    """
+    found: dict[str, str] = {"entityId": record_id}
+    if kind == "order":
+        found["orderId"] = record_id
+        found["accountId"] = (order and _related_id(order, "businessLocation")) or (
+            record_id.split(":", 1)[0]
+        )
+    elif kind == "account":
+        found["accountId"] = record_id
+    elif kind == "user":
+        found["userId"] = record_id
+        if user is not None:
+            for name, value in (
+                ("partnerId", _related_id(user, "partner")),
+                ("accountId", _related_id(user, "businessLocations")),
+            ):
+                if value:
+                    found[name] = value
+    if account is not None:
+        partner = _related_id(account, "businessPartner")
+        market = _related_id(account, "businessMarket")
+        if partner:
+            found["partnerId"] = partner
+        if market:
+            found["marketId"] = market
+    body = sample_body(kind, options)
+    body.update(found)
+    return RealSample(dict(sorted(body.items())), sorted(found))
+
+
+async def sample_from_api(
+    api: VendastaClient, kind: str, record_id: str, options: SampleOptions | None = None
+) -> RealSample:
+    """Fetch the record (its errors are the caller's), then its account for partner/market.
+
+    The account is a second lookup that may be refused (another scope): then partnerId
+    and marketId keep the sample's values and a note says why.
+    """
+    from vwh.api import KINDS as API_KINDS
+    from vwh.webhook import id_kind
+
+    if kind not in _FROM_SHAPES:
+        raise UsageError(f"unknown sample kind {kind!r}: choose one of {', '.join(KINDS)}")
+    if id_kind(record_id) != _FROM_SHAPES[kind]:
+        shape = {
+            "order": "an order id (AG-...:ORD-...)",
+            "account": "an account id (AG-...)",
+            "user": "a user id (U-...)",
+        }[kind]
+        raise UsageError(f"--from {record_id!r} is not {shape}")
+    main = await api.fetch(API_KINDS[kind], record_id)
+    docs: dict[str, Mapping[str, Any]] = {kind: main.document}
+    notes: list[str] = []
+    account_id = None
+    if kind == "order":
+        account_id = _related_id(main.document, "businessLocation") or record_id.split(":")[0]
+    elif kind == "user":
+        account_id = _related_id(main.document, "businessLocations")
+    if kind != "account" and account_id:
+        try:
+            docs["account"] = (await api.fetch(API_KINDS["account"], account_id)).document
+        except VwhError as exc:
+            notes.append(f"sales account {account_id}: {exc}")
+    sample = body_from_records(
+        kind,
+        record_id,
+        account=docs.get("account"),
+        user=docs.get("user"),
+        order=docs.get("order"),
+        options=options,
+    )
+    sample.notes = notes
+    return sample

@@ -38,9 +38,19 @@ def inert(text: str) -> str:
     return _UNSAFE.sub(_escape, text)
 
 
+_NEWLINE = re.compile("\r?\n")
+
+
 def inert_lines(text: str) -> list[str]:
-    """Multi-line text (a body) as inert lines: split on line breaks, then each made inert."""
-    return [inert(line) for line in text.splitlines()] or [""]
+    """Multi-line text (a body) as inert lines: split on LF and CRLF, then each made inert.
+
+    Only those break lines: a bare CR, VT, FF, NEL or U+2028 (which `str.splitlines`
+    would also split on) is shown as its escape, so nothing is lost from view.
+    """
+    lines = _NEWLINE.split(text)
+    if len(lines) > 1 and not lines[-1]:
+        lines.pop()  # the newline that ends the last line
+    return [inert(line) for line in lines]
 
 
 def inert_bytes(data: bytes) -> str:
@@ -60,6 +70,6 @@ def json_line(document: Any) -> str:
     where `\\uXXXX` is the same value, so the line stays valid, equal JSON.
     """
     text = json.dumps(document, ensure_ascii=False, separators=(", ", ": "), default=str)
-    if text.isascii():
+    if text.isascii() and text.isprintable():  # DEL is ASCII, and json.dumps keeps it raw
         return text
     return _UNSAFE.sub(_escape_in_json, text)

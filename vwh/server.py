@@ -7,19 +7,52 @@ cleanly instead of re-raising the signal once uvicorn has shut down.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
+import os
+import resource
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
 
-from vwh.errors import ServerError
+from vwh.errors import ServerError, UsageError
+from vwh.http_guard import CLIENT_TIMEOUT, Limits, protocol_class
+from vwh.sanitize import inert
 
 GRACEFUL_SHUTDOWN_SECONDS = 2
+WARNING_INTERVAL = 10.0  # seconds between two warnings about the same trouble
+_OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+
+Warn = Callable[[str], None]
+
+
+class _ListeningSocket(socket.socket):
+    """A listening socket whose accept stops asyncio's retry storm when out of descriptors.
+
+    On EMFILE asyncio stops watching the socket and retries a second later, but the
+    accept loop it is in goes on for up to `backlog` (2048) more attempts, each
+    failing and each scheduling one more retry. After one failure this socket answers
+    "nothing to accept" to the rest of that loop: one failed attempt per second.
+    """
+
+    _failed = False
+
+    def accept(self) -> tuple[socket.socket, Any]:
+        if self._failed:
+            self._failed = False
+            raise BlockingIOError(errno.EAGAIN, "retrying later")
+        try:
+            return super().accept()
+        except OSError as exc:
+            if exc.errno in _OUT_OF_RESOURCES:
+                self._failed = True
+            raise
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -27,7 +60,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted sockets only when the
     # protocol says TCP; without it, small answers wait ~40 ms on delayed ACKs.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock = _ListeningSocket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host.strip("[]"), port))
@@ -53,6 +86,7 @@ class _Server(uvicorn.Server):
     """uvicorn's server, minus re-raising the signal after a graceful stop."""
 
     interrupted = False
+    limits = Limits()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -72,33 +106,112 @@ class _Server(uvicorn.Server):
         self.handle_exit(sig, frame)
 
 
-def make_server(app: Any, *, http: str = "auto", loop: str = "asyncio") -> _Server:
+def client_timeout() -> float:
+    """Seconds a client has to send a request head, or between two reads of a body.
+
+    10 s, like nginx's client_header_timeout; VWH_CLIENT_TIMEOUT changes it.
+    """
+    text = os.environ.get("VWH_CLIENT_TIMEOUT", "").strip()
+    if not text:
+        return CLIENT_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < 86400:
+        raise UsageError(f"VWH_CLIENT_TIMEOUT={text!r} is not a number of seconds above 0")
+    return value
+
+
+def make_server(app: Any, *, loop: str = "asyncio") -> _Server:
     """A quiet uvicorn server: no access log, no banner, no tracebacks; we print our own.
 
     Requests still waiting at shutdown are cancelled after a grace period; the
-    receiver keeps them and says so, so uvicorn's report of it is noise.
+    receiver keeps them and says so, so uvicorn's report of it is noise. The HTTP
+    protocol is vwh.http_guard's: head limits, client timeouts, and requests the
+    parser refuses handed to the app's `keep_refused` when it has one.
     """
+    limits = Limits(timeout=client_timeout())
     config = uvicorn.Config(
         app,
         log_config=None,
         log_level="critical",
         access_log=False,
         lifespan="off",
-        http=http,
+        http=protocol_class(limits, getattr(app, "keep_refused", None)),
+        ws="none",  # an upgrade request is a request like any other: kept and answered
         loop=loop,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         server_header=False,
         proxy_headers=False,  # we read no client address; skip the per-request rewrite
     )
-    return _Server(config)
+    server = _Server(config)
+    server.limits = limits
+    return server
+
+
+class _LoopReporter:
+    """The event loop's exception handler: one line per kind of trouble, at most every
+    WARNING_INTERVAL seconds and with a count, never a traceback per occurrence."""
+
+    def __init__(self, warn: Warn | None, limits: Limits) -> None:
+        self._warn = warn
+        self._limits = limits
+        self._counts: dict[str, int] = {}
+        self._reported: dict[str, tuple[float, int]] = {}  # kind -> (when, count then)
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if isinstance(exc, OSError) and exc.errno in _OUT_OF_RESOURCES:
+            kind = "accept" if "accept" in str(context.get("message", "")) else "resources"
+        else:
+            kind = str(context.get("message", "event loop error"))
+            if exc is not None:
+                kind += f": {type(exc).__name__}: {exc}"
+            kind = inert(kind)[:300]
+        self._counts[kind] = self._counts.get(kind, 0) + 1
+        when, _ = self._reported.get(kind, (None, 0))
+        now = time.monotonic()
+        if when is None or now - when >= WARNING_INTERVAL:
+            self._report(kind, now)
+
+    def flush(self) -> None:
+        """Report what happened since the last line of each kind (at shutdown)."""
+        for kind, count in self._counts.items():
+            if count > self._reported.get(kind, (0.0, 0))[1]:
+                self._report(kind, time.monotonic())
+
+    def _report(self, kind: str, now: float) -> None:
+        count = self._counts[kind]
+        self._reported[kind] = (now, count)
+        if self._warn is None:
+            return
+        if kind == "accept":
+            soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+            self._warn(
+                f"out of file descriptors (ulimit -n is {soft}): new connections wait until"
+                f" others close (idle ones close after {self._limits.timeout:g}s);"
+                f" {count} failed accept {'attempt' if count == 1 else 'attempts'} so far"
+            )
+        else:
+            self._warn(f"{kind} ({count} so far)")
 
 
 async def serve(
-    server: _Server, sock: socket.socket, on_started: Callable[[], None] | None = None
+    server: _Server,
+    sock: socket.socket,
+    on_started: Callable[[], None] | None = None,
+    on_warning: Warn | None = None,
 ) -> bool:
-    """Serve until stopped; True when stopped by Ctrl-C or SIGTERM."""
+    """Serve until stopped; True when stopped by Ctrl-C or SIGTERM.
+
+    `on_warning` gets one line per kind of trouble the server meets (out of file
+    descriptors, say), at most every WARNING_INTERVAL seconds.
+    """
+    loop = asyncio.get_running_loop()
+    reporter = _LoopReporter(on_warning, server.limits)
+    loop.set_exception_handler(reporter)
     if on_started is not None:
-        import asyncio
 
         async def _announce() -> None:
             while not server.started and not server.should_exit:
@@ -112,4 +225,5 @@ async def serve(
     finally:
         if on_started is not None:
             announcer.cancel()
+        reporter.flush()
     return server.interrupted

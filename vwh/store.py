@@ -423,6 +423,31 @@ class CaptureStore:
             params += (limit,)
         return [_from_row(r) for r in self._query(sql, params)]
 
+    def delete(self, where: str = "1", params: tuple[Any, ...] = (), *, chunk: int = 2000) -> int:
+        """Drop the kept requests matching a WHERE clause (from vwh.query); how many went.
+
+        Only what was kept when it starts: a listener writing meanwhile loses nothing
+        it answers. Oldest first, `chunk` rows per transaction, so the listener waits
+        for one short transaction at a time, never for the whole delete.
+        """
+        newest = self._query("SELECT max(id) FROM requests")[0][0]
+        if newest is None:
+            return 0
+        sql = (
+            f"DELETE FROM requests WHERE id IN (SELECT id FROM requests WHERE id <= ?"
+            f" AND ({where}) ORDER BY id LIMIT ?)"
+        )
+        total = 0
+        while True:
+            try:
+                with self._lock, self._conn:
+                    gone = self._conn.execute(sql, (newest, *params, chunk)).rowcount
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot delete from the store at {self.path}: {exc}") from None
+            total += gone
+            if gone < chunk:
+                return total
+
 
 _STOP = None  # tells the writer thread to finish
 CommitCallback = Callable[[list["CapturedRequest"]], None]
@@ -438,11 +463,20 @@ class BatchWriter:
 
     `on_commit` gets every committed record, in id order, in the writer thread:
     showing requests there keeps that work out of the event loop too.
+
+    `keep` (`vwh listen --keep N`) bounds the store: each commit also drops every
+    row whose id is N or more below the newest, in the same transaction. No id is
+    above the newest, so at most N rows remain whatever else wrote; the delete
+    walks the primary key from the start and touches only rows that just aged out:
+    about one delete per insert, in this thread, never on the event loop.
     """
 
-    def __init__(self, path: Path | str, on_commit: CommitCallback | None = None) -> None:
+    def __init__(
+        self, path: Path | str, on_commit: CommitCallback | None = None, keep: int | None = None
+    ) -> None:
         self.path = Path(path)
         self.on_commit = on_commit
+        self.keep = keep
         self._conn = _connect(self.path)
         self._pending: list[tuple[CapturedRequest, asyncio.Future[int] | None]] = []
         self._handoff_scheduled = False
@@ -508,6 +542,8 @@ class BatchWriter:
                 self._conn.execute("BEGIN IMMEDIATE")
                 self._conn.executemany(_INSERT, rows)
                 first = int(self._conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+                if self.keep is not None:
+                    self._conn.execute("DELETE FROM requests WHERE id <= ?", (first - self.keep,))
                 first -= len(rows) - 1
         except sqlite3.Error as exc:
             error = StoreError(f"cannot write to the store at {self.path}: {exc}")
@@ -522,7 +558,9 @@ class BatchWriter:
                 with contextlib.suppress(RuntimeError):
                     batch.loop.call_soon_threadsafe(_resolve, batch.items, error)
         if self.on_commit is not None and error is None:
-            self.on_commit([record for batch in batches for record, _ in batch.items])
+            # Showing is not keeping: a display that fails must not stop this thread.
+            with contextlib.suppress(Exception):
+                self.on_commit([record for batch in batches for record, _ in batch.items])
 
 
 @dataclass

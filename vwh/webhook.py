@@ -271,6 +271,16 @@ def is_masked(value: str) -> bool:
     return value.startswith("••••")
 
 
+def unmasked_query(query: str) -> str:
+    """A kept query string without the parameters the store masked: those values stand
+    for secrets it never kept, so they are never sent again. The rest stays as it came."""
+    from urllib.parse import unquote_plus
+
+    parts = query.split("&")
+    kept = [p for p in parts if not is_masked(unquote_plus(p.partition("=")[2]))]
+    return query if len(kept) == len(parts) else "&".join(p for p in kept if p)
+
+
 def mask_headers(
     headers: Iterable[tuple[str, str]], secret_names: Iterable[str] = ()
 ) -> list[tuple[str, str]]:

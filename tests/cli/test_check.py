@@ -7,7 +7,6 @@ import inspect
 import io
 import json
 
-import httpx
 import pytest
 from rich.console import Console
 from starlette.applications import Starlette
@@ -21,7 +20,7 @@ from tests.helpers import FIXTURES, CliResult, ThreadedServer, free_port, invoke
 from vwh.check import WARN_AFTER, CheckConfig, CheckReport, Result, run_checks
 from vwh.cli.check import check as check_command
 from vwh.cli.check_view import report_table
-from vwh.delivery import Sender
+from vwh.outbound import OutboundClient
 
 PASSED = dict.fromkeys(
     (
@@ -204,12 +203,12 @@ def test_the_terminal_report_fits_the_width_and_carries_the_advice(width: int) -
 
 
 def _report_for(app: Starlette) -> CheckReport:
-    async def go() -> CheckReport:
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app))
-        async with client, Sender(client=client) as sender:
-            return await run_checks(CheckConfig("http://h.test" + PATH, TOKEN), sender)
+    async def go(url: str) -> CheckReport:
+        async with OutboundClient(connections=1) as client:
+            return await run_checks(CheckConfig(url + PATH, TOKEN), client)
 
-    report = asyncio.run(go())
+    with ThreadedServer(app) as server:
+        report = asyncio.run(go(server.url))
     assert {r.result for r in report.results} == {Result.PASSED, Result.FAILED}
     return report
 
@@ -286,3 +285,39 @@ def test_without_expect_response_the_report_says_it_can_check_the_answer() -> No
     assert result.exit_code == 0
     assert "Check 9 response-data was not run: give --expect-response" in result.stdout
     assert not any(line.startswith("9 ") for line in result.stdout.splitlines())
+
+
+HOSTILE_ANSWER = b"\x1b]0;pwned\x07 \x1b[31mred\xc2\x9b2J \xe2\x80\xae \xff\r\nforged: line"
+
+
+def _answers_hostile() -> Starlette:
+    async def hook(request: Request) -> Response:
+        return Response(HOSTILE_ANSWER, status_code=200)
+
+    return Starlette(routes=[Route(PATH, hook, methods=["POST"])])
+
+
+def test_a_hostile_answer_is_shown_inert() -> None:
+    from tests.hostile import assert_inert, run_vwh_bytes
+
+    with ThreadedServer(_answers_hostile()) as running:
+        env = vwh_env(VWH_TOKEN=TOKEN)
+        plain = run_vwh_bytes("check", running.url + PATH, env=env)
+        as_json = run_vwh_bytes("check", running.url + PATH, "--json", env=env)
+    text = assert_inert(plain.stdout)
+    assert plain.returncode == 1, plain.stderr
+    assert "    answer: \\x1b]0;pwned\\x07 \\x1b[31mred\\x9b2J \\u202e \\xff forged: line" in text
+    assert "\nforged" not in text
+    doc = json.loads(assert_inert(as_json.stdout))
+    assert doc["checks"][1]["response"].startswith("\\x1b]0;pwned\\x07")
+
+    async def go(url: str) -> CheckReport:
+        async with OutboundClient() as sender:
+            return await run_checks(CheckConfig(url + PATH, TOKEN), sender)
+
+    with ThreadedServer(_answers_hostile()) as running:
+        report = asyncio.run(go(running.url))
+    table = render(report, 100)
+    assert "\\x1b]0;pwned" in table
+    for raw in ("\x1b", "\x07", "\x9b", "\u202e"):
+        assert raw not in table

@@ -330,3 +330,39 @@ def test_a_terminal_80_columns_wide(vendasta: RunningFake) -> None:
     assert "Traceback" not in result.stderr
     for token in vendasta.fake.tokens:
         assert token not in result.stdout + result.stderr
+
+
+HOSTILE_USER = "U-0ddba11-hostile"  # fixtures/api-hostile/user.json: escapes in every field
+
+
+def test_api_data_reaches_the_screen_inert(vendasta: RunningFake) -> None:
+    from tests.hostile import assert_inert, run_vwh_bytes
+
+    vendasta.fake.load_records(FIXTURES / "api-hostile")  # gone at the next reset
+
+    env = vwh_env(
+        VWH_CREDENTIALS=str(RS256), VWH_TOKEN_URL=vendasta.token_url, VWH_BASE_URL=vendasta.base_url
+    )
+    plain = run_vwh_bytes("fetch", "user", HOSTILE_USER, env=env)
+    assert plain.returncode == 0, plain.stderr
+    text = assert_inert(plain.stdout)
+    assert text.startswith(f"users {HOSTILE_USER}  [\\x1b[32mfine]\n")
+    assert "  displayName: \\x1b]0;retitled\\x07Mallory \\x1b[31mRed\\x1b[0m\n" in text
+    assert "  familyName: line\\r\\n  email: forged@example.com\n" in text  # no forged line
+    assert "  ke\\x1b[5my: a key with an escape\n" in text
+    assert "  languageLocaleCode: \\ud800\n" in text
+    assert "  partner: partners 9YW9\\x1b[8m\n" in text
+
+    as_json = run_vwh_bytes("fetch", "user", HOSTILE_USER, "--json", env=env)
+    assert as_json.returncode == 0, as_json.stderr
+    hostile = json.loads((FIXTURES / "api-hostile" / "user.json").read_text())
+    assert json.loads(assert_inert(as_json.stdout)) == hostile
+
+    terminal = run_vwh_bytes(
+        "fetch", "user", HOSTILE_USER, env={**env, "TTY_COMPATIBLE": "1", "TERM": "xterm"}
+    )
+    assert terminal.returncode == 0, terminal.stderr
+    drawn = terminal.stdout.decode("utf-8")
+    for raw in ("\x1b]", "\x1b[31m", "\x1b[2J", "\x1b[5m", "\x1b[8m", "\x07", "\x9b", "\u202e"):
+        assert raw not in drawn, raw
+    assert "\\x1b]0;retitled" in ANSI.sub("", drawn)

@@ -88,7 +88,8 @@ def test_late_handler_is_504_and_would_be_resent() -> None:
         proc.stop()
     assert r.status_code == 504
     assert r.json()["error"] == "handler too slow: no answer within 0.5s"
-    [event] = [json.loads(line) for line in proc.stdout.splitlines()]
+    ready, event = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert ready["event"] == "ready"
     assert event["status"] == 504 and event["reaction"] == "resend"
     assert event["forward"]["status"] is None
     assert event["forward"]["error"] == "handler too slow: no answer within 0.5s"

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.helpers import FIXTURES, free_port, listener, raw_exchange, run_vwh, vwh_env
-from vwh.store import CaptureStore
+from vwh.store import CapturedRequest, CaptureStore
 
 ORDER = (FIXTURES / "payloads" / "order.json").read_bytes()
 TOKEN = "s3cret-verifier-token"
@@ -80,7 +80,13 @@ def test_without_token_everything_is_accepted_and_shown_masked() -> None:
         r = post(proc.url, ORDER, {"Verifier-Token": TOKEN})
         proc.stop()
     assert r.status_code == 200
-    [event] = [json.loads(line) for line in proc.stdout.splitlines()]
+    ready, event = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert ready == {
+        "event": "ready",
+        "url": proc.url + "/",
+        "inspector": ready["inspector"],
+        "store": ready["store"],
+    }
     assert event["verdict"] == "not checked" and event["status"] == 200
     assert event["token"] and TOKEN not in proc.stdout
     assert event["ids"]["orderId"] == "AG-7PQTGLLXQQ:ORD-S548DKHMKX"
@@ -492,6 +498,8 @@ def test_the_token_in_a_header_query_or_cookie_is_checked_and_never_kept(
         assert first.header("cookie") == "theme=dark; vwh_sig=••••en (21 chars)"
     assert "••••en (21 chars)" in shown
     lines = proc.stdout.splitlines()
+    if json_out:
+        assert json.loads(lines.pop(0))["event"] == "ready"
     assert len(lines) == 3
     if json_out:
         events = [json.loads(line) for line in lines]
@@ -546,3 +554,84 @@ def test_respond_refuses_a_nested_file_in_one_line(tmp_path: Path) -> None:
 def test_expect_response_needs_forward_to() -> None:
     r = run_vwh("listen", "--expect-response", "a:string", "--port", "0")
     assert r.returncode == 2 and "needs --forward-to URL" in r.stderr
+
+
+def test_a_script_reads_the_ready_event_then_count_ends_it(store_path: Path) -> None:
+    """--port 0 --json --count: the first line says where to send; N deliveries end it with 0."""
+    import selectors
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vwh", "listen", "--port", "0", "--json", "--count", "2",
+         "--token", TOKEN],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=vwh_env(),
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stdout, selectors.EVENT_READ)
+            assert sel.select(timeout=30), "no ready line"
+            ready = json.loads(proc.stdout.readline())
+        assert ready["event"] == "ready" and ready["store"] == str(store_path)
+        url = ready["url"].rstrip("/")
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", url)
+        statuses = [
+            post(url, ORDER, {"Verifier-Token": "guess"}).status_code,  # rejected: not counted
+            post(url, ORDER, {"Verifier-Token": TOKEN}).status_code,
+            post(url, ORDER, {"Verifier-Token": TOKEN}).status_code,  # the 2nd: answered, then exit
+        ]
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert statuses == [401, 200, 200]
+    assert proc.returncode == 0, err
+    events = [json.loads(line) for line in out.splitlines()]
+    assert [e["status"] for e in events] == [401, 200, 200]
+    assert "stopped: 3 received, 2 accepted, 1 rejected, 1 resends" in err.decode()
+
+
+def test_exit_timeout_is_exit_5_and_rejections_do_not_count() -> None:
+    started = time.monotonic()
+    with listener("--count", "1", "--exit-timeout", "2", "--token", TOKEN) as proc:
+        assert [post(proc.url, ORDER, {"Verifier-Token": "no"}).status_code for _ in range(3)] == [
+            401
+        ] * 3
+        assert proc.proc is not None
+        code = proc.proc.wait(30)
+        proc.stop()
+    assert time.monotonic() - started >= 2
+    assert code == 5
+    assert proc.stderr.splitlines()[-1] == (
+        "vwh: error: 0 of 1 deliveries came within --exit-timeout 2s"
+    )
+    assert "stopped: 3 received, 0 accepted, 3 rejected" in proc.stderr
+
+
+def test_count_reached_before_the_timeout_is_exit_0() -> None:
+    with listener("--count", "1", "--exit-timeout", "60") as proc:
+        assert post(proc.url, ORDER).status_code == 200
+        assert proc.proc is not None
+        assert proc.proc.wait(30) == 0
+
+
+def test_exit_timeout_needs_count() -> None:
+    result = run_vwh("listen", "--exit-timeout", "5")
+    assert (result.returncode, result.stderr) == (
+        2,
+        "vwh: error: --exit-timeout needs --count N (the deliveries to wait for)\n",
+    )
+
+
+def test_keep_bounds_the_store_to_the_newest(store_path: Path) -> None:
+    with CaptureStore(store_path) as store:
+        for _ in range(5):
+            store.add(CapturedRequest(received_at=1.0, method="POST", path="/old"))
+    with listener("--keep", "3") as proc:
+        for i in range(8):
+            assert post(proc.url, json.dumps({"orderId": f"AG-1:ORD-{i}"}).encode()).is_success
+    with CaptureStore(store_path) as store:
+        kept = [json.loads(r.body or b"")["orderId"] for r in store.iter_all()]
+    assert kept == ["AG-1:ORD-5", "AG-1:ORD-6", "AG-1:ORD-7"]

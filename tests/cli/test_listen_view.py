@@ -7,7 +7,16 @@ import json
 from rich.console import Console
 
 from tests.helpers import FIXTURES
-from vwh.cli.listen_view import ids_text, iso_time, plain_line, request_table
+from vwh.cli.listen_view import (
+    history_table,
+    ids_text,
+    iso_time,
+    json_shown,
+    plain_line,
+    request_details,
+    request_table,
+    shown,
+)
 from vwh.listener import ListenStats
 from vwh.store import CapturedRequest
 from vwh.webhook import body_ids
@@ -95,3 +104,53 @@ def test_the_live_table_and_plain_line_show_the_response_data_verdict() -> None:
     assert "response data" in table and "dealId is missing" in table
     assert "\x1b" not in table  # inert: a handler cannot reach the terminal
     assert "response_data='dealId is missing: later \\\\x1b[31m'" in plain_line(record)
+
+
+HOSTILE_IDS = {"orderId": "AG-1:ORD-\x1b[31mRED\x1b[0m", "accountId": "\x9b2J\u202e\ud800"}
+
+
+def _rendered(renderable: object, width: int = 160) -> str:
+    console = Console(width=width, record=True, color_system=None)
+    console.print(renderable)
+    return console.export_text()
+
+
+def test_hostile_cells_reach_the_tables_escaped() -> None:
+    record = _record(
+        HOSTILE_IDS, path="/\x1b]0;title\x07", error="\x1b]8;;https://e.example\x1b\\x"
+    )
+    for text in (
+        _rendered(request_table([record], ListenStats())),
+        _rendered(history_table([record])),
+    ):
+        for raw in ("\x1b", "\x07", "\x9b", "\u202e", "\ud800"):
+            assert raw not in text
+        assert "\\x1b[31mRED" in text and "\\x9b2J\\u202e\\ud800" in text
+        assert "/\\x1b]0;" in text
+
+
+def test_a_record_that_cannot_be_drawn_is_a_note_and_the_next_is_drawn() -> None:
+    broken = _record(ORDER, id=8, path=None, latency_ms="\x1b[31m", ids=None)
+    good = _record(ORDER, id=9)
+    table = _rendered(request_table([broken, good], ListenStats()))
+    assert "#8 could not be shown" in table and "AG-7PQTGLLXQQ:ORD-S548DKHMKX" in table
+    assert "could not be shown" in _rendered(history_table([broken, good]))
+    line = shown(plain_line, broken)
+    assert line.startswith("#8 could not be shown (TypeError") and "vwh show 8 --json" in line
+    assert "\x1b" not in line
+    assert json.loads(json_shown(broken))["id"] == 8
+    assert json.loads(json_shown(good))["ids"] == body_ids(ORDER)
+
+
+def test_show_lines_are_inert_and_a_body_too_deep_to_reindent_shows_as_it_came() -> None:
+    deep = ("[" * 3000 + "]" * 3000).encode()
+    record = _record({}, body_size=len(deep), headers=[("x-evil", "\x9b\x1b[2J")])
+    record.body = deep
+    lines = request_details(record)
+    assert deep.decode() in lines
+    assert "x-evil: \\x9b\\x1b[2J" in lines
+    nested = _record({})
+    nested.body = b'{"a": {"b": "\xe2\x80\xae\\u001b]0;t\\u0007\\n"}}'
+    assert request_details(nested)[3:8] == [
+        "{", '  "a": {', '    "b": "\\u202e\\u001b]0;t\\u0007\\n"', "  }", "}",
+    ]  # fmt: skip

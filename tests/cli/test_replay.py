@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers import FIXTURES, ThreadedServer, free_port, invoke, listener, vwh_env
-from tests.scripted import CutShort, Scripted
+from tests.helpers import (
+    FIXTURES,
+    ThreadedServer,
+    free_port,
+    invoke,
+    listener,
+    run_vwh,
+    vwh_env,
+)
+from tests.scripted import CutShort, KeepAliveCloser, Scripted
 from vwh.store import CaptureStore
 
 ORDER = (FIXTURES / "payloads" / "order.json").read_bytes()
@@ -170,7 +183,7 @@ def test_a_terminal_gets_a_progress_bar_then_a_table_with_the_timeline(
     assert "503 Service Unavailable" in r.stdout
 
 
-# Bad input: one line naming the input, exit 2, nothing sent
+# Bad input before anything is sent: one line naming the input, exit 2, nothing sent
 
 
 @pytest.mark.parametrize(
@@ -178,14 +191,11 @@ def test_a_terminal_gets_a_progress_bar_then_a_table_with_the_timeline(
     [
         ({}, ["good.json", "missing.json"], "missing.json: no such file"),
         ({"bad.json": '{"a": '}, ["bad.json", "good.json"], "bad.json: invalid JSON: Expecting"),
-        ({"list.json": "[1]"}, ["good.json", "list.json"], "list.json: JSON array, not an object"),
-        ({"e.jsonl": '{"a": 1}\n{}\n{oops}\n'}, ["e.jsonl"], "e.jsonl line 3: invalid JSON"),
+        ({"list.json": "[1]"}, ["list.json", "good.json"], "list.json: JSON array, not an object"),
+        ({"e.jsonl": "{oops}\n{}\n"}, ["e.jsonl"], "e.jsonl line 1: invalid JSON"),
         ({"empty/": ""}, ["good.json", "empty"], "empty: no *.json files in this directory"),
-        (
-            {"a.json": "[]", "b.json": "1"},
-            ["a.json", "b.json"],
-            "a.json: JSON array, not an object (and 1 more invalid input)",
-        ),
+        ({}, ["good.json", "a.json", "b.json"], "a.json: no such file (and 1 more invalid input)"),
+        ({"a.json": "[]", "b.json": "1"}, ["a.json", "b.json"], "a.json: JSON array, not an obj"),
         ({}, ["--from-history", "x"], "--from-history takes ids of kept requests"),
         ({}, ["--from-history", "1"], "no store at "),
         ({}, [], "nothing to replay"),
@@ -234,6 +244,174 @@ def test_skip_invalid_sends_the_valid_ones_and_lists_the_rest(tmp_path: Path) ->
     assert r.exit_code == 0 and app.count == 1
     assert f"skipped {bad}: JSON array, not an object" in r.stderr
     assert none.exit_code == 2 and "nothing to send: every input was invalid" in none.stderr
+
+
+# Bad input found mid-way: what came before it went out, nothing after it
+
+
+def test_a_bad_input_mid_way_stops_there_after_sending_what_came_before(tmp_path: Path) -> None:
+    lines = tmp_path / "e.jsonl"
+    lines.write_text('{"a": 1}\n{"b": 2}\n{oops}\n{"c": 3}\n')
+    app = Scripted(200)
+    with ThreadedServer(app) as server:
+        r = invoke("replay", order_file(tmp_path), str(lines), "--to", server.url, "--json")
+    assert r.exit_code == 2
+    assert sorted(g.body for g in app.received) == sorted([ORDER, b'{"a": 1}', b'{"b": 2}'])
+    assert [g["source"] for g in results(r.stdout)] == [
+        str(tmp_path / "order.json"),
+        f"{lines}:1",
+        f"{lines}:2",
+    ]
+    last = r.stderr.splitlines()[-1]
+    assert last == (
+        f"vwh: error: {lines} line 3: invalid JSON: Expecting property name enclosed in double"
+        " quotes at line 1 column 2 (stopped there: the 3 payloads before it went out,"
+        " nothing after it)"
+    )
+
+
+def test_skip_invalid_mid_way_skips_the_bad_line_and_counts_it(tmp_path: Path) -> None:
+    lines = tmp_path / "e.jsonl"
+    lines.write_text('{"a": 1}\n[2]\n{"c": 3}\n')
+    app = Scripted(200)
+    with ThreadedServer(app) as server:
+        r = invoke("replay", str(lines), "--to", server.url, "--skip-invalid", "--concurrency", "1")
+    assert r.exit_code == 0 and [g.body for g in app.received] == [b'{"a": 1}', b'{"c": 3}']
+    assert f"skipped {lines} line 2: JSON array, not an object" in r.stderr
+    assert "2 payloads: 2 delivered; 1 skipped" in r.stderr
+
+
+@pytest.mark.parametrize("skip", [[], ["--skip-invalid"]])
+def test_dev_zero_fails_fast_with_one_line(skip: list[str]) -> None:
+    app = Scripted(200)
+    with ThreadedServer(app) as server:
+        r = run_vwh("replay", "/dev/zero", "--to", server.url, *skip, timeout=30)
+    assert r.returncode == 2 and app.count == 0 and r.stdout == ""
+    assert r.stderr == "vwh: error: /dev/zero: larger than 16 MiB (--max-size)\n"
+
+
+def test_a_body_larger_than_max_size_names_the_file_and_line(tmp_path: Path) -> None:
+    lines = tmp_path / "big.jsonl"
+    lines.write_bytes(b'{"a": 1}\n{"pad": "' + b"x" * (1024 * 1024) + b'"}\n')
+    whole = order_file(tmp_path, "big.json", b'{"pad": "' + b"x" * (1024 * 1024) + b'"}')
+    app = Scripted(200)
+    with ThreadedServer(app) as server:
+        r = invoke("replay", str(lines), "--to", server.url, "--max-size", "1")
+        one = invoke("replay", whole, "--to", server.url, "--max-size", "1")
+        fits = invoke("replay", whole, "--to", server.url, "--max-size", "2")
+    assert r.exit_code == 2 and app.received[0].body == b'{"a": 1}'
+    assert r.stderr.splitlines()[-1].startswith(
+        f"vwh: error: {lines} line 2: larger than 1 MiB (--max-size) (stopped there"
+    )
+    assert one.exit_code == 2
+    assert one.stderr == f"vwh: error: {whole}: larger than 1 MiB (--max-size)\n"
+    assert fits.exit_code == 0 and app.count == 2
+
+
+def _wait_until(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def _status_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} for {pid}")
+
+
+def _read_position(pid: int, path: Path) -> int:
+    """How far the process has read into `path` (its file descriptor's offset)."""
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            if os.readlink(fd) == str(path):
+                fdinfo = Path(f"/proc/{pid}/fdinfo/{fd.name}").read_text()
+                return int(fdinfo.split("pos:")[1].split()[0])
+    raise AssertionError(f"{path} is not open in {pid}")
+
+
+def test_a_large_file_is_streamed_first_request_at_once_memory_bounded(tmp_path: Path) -> None:
+    big = tmp_path / "big.jsonl"
+    pad = b"x" * 180
+    with big.open("wb") as f:  # 60 MB: 300,000 bodies of 200 bytes
+        for start in range(0, 300_000, 10_000):
+            f.write(
+                b"".join(b'{"n":%d,"pad":"%s"}\n' % (n, pad) for n in range(start, start + 10_000))
+            )
+    size = big.stat().st_size
+    app = Scripted(200)
+    with ThreadedServer(app) as server:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vwh", "replay", str(big), "--to", server.url, "--json"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=vwh_env(),
+        )
+        try:
+            _wait_until(lambda: app.count >= 1 or proc.poll() is not None, "the first request")
+            assert proc.poll() is None, "replay ended before sending"
+            first_at = _read_position(proc.pid, big)
+            _wait_until(lambda: app.count >= 500, "500 requests")
+            peak_mb = _status_kb(proc.pid, "VmHWM") / 1024
+        finally:
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=30)
+    code = proc.returncode
+    assert first_at < size // 4, f"read {first_at:,} of {size:,} bytes before sending"
+    assert peak_mb < 150, f"peak RSS {peak_mb:.0f} MB"
+    assert app.received[0].body == b'{"n":0,"pad":"%s"}' % pad
+    assert code == 130, err
+
+
+def test_stdin_is_streamed_the_first_line_goes_out_before_the_second_is_written() -> None:
+    app = Scripted(200)
+    with ThreadedServer(app) as server:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vwh", "replay", "-", "--to", server.url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=vwh_env(),
+        )
+        assert proc.stdin is not None
+        try:
+            proc.stdin.write(b'{"line": 1}\n')
+            proc.stdin.flush()
+            _wait_until(lambda: app.count >= 1 or proc.poll() is not None, "the first request")
+            assert app.count == 1  # line 2 is not written yet
+            out, err = proc.communicate(b'{"line": 2}\n', timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert [g.body for g in app.received] == [b'{"line": 1}', b'{"line": 2}']
+    assert [line.split(b"\t")[0] for line in out.splitlines()] == [b"<stdin>:1", b"<stdin>:2"]
+
+
+# Kept-alive connections the server closed: retried on a fresh one, not counted
+
+
+@pytest.mark.parametrize("concurrency", ["1", "8"])
+def test_a_handler_that_closes_after_each_answer_gets_every_delivery_once(
+    tmp_path: Path, concurrency: str
+) -> None:
+    lines = tmp_path / "p.jsonl"
+    lines.write_text("".join(f'{{"n": {n}}}\n' for n in range(40)))
+    with KeepAliveCloser("after-answer") as server:
+        r = invoke(
+            "replay", str(lines), "--to", server.url, "--concurrency", concurrency, "--json",
+            *FAST,
+        )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    got = results(r.stdout)
+    assert {g["outcome"] for g in got} == {"delivered"} and len(got) == 40
+    assert {len(g["attempts"]) for g in got} == {1}
+    assert sorted(server.bodies) == sorted(f'{{"n": {n}}}'.encode() for n in range(40))
+    assert server.closed_unread > 0  # vwh did try kept connections the server had closed
 
 
 # Round trips with a real `vwh listen`
@@ -441,3 +619,19 @@ def test_sign_to_replay_round_trip_sends_the_same_bytes(tmp_path: Path) -> None:
     assert len(capture.requests) == 2
     assert capture.requests[0] == capture.requests[1]
     assert b"?src=v&sig=" + TOKEN.encode() in capture.requests[0]
+
+
+def test_a_hostile_file_name_is_shown_inert(tmp_path: Path) -> None:
+    from tests.hostile import assert_inert, run_vwh_bytes
+
+    name = order_file(tmp_path, "\x1b]0;pwned\x07\tfake\x9b.json")
+    with ThreadedServer(Scripted(200, 200)) as server:
+        plain = run_vwh_bytes("replay", name, "--to", server.url)
+        as_json = run_vwh_bytes("replay", name, "--to", server.url, "--json")
+    assert plain.returncode == 0 == as_json.returncode, plain.stderr
+    # Tab-separated by design: the separators are vwh's, every field inert.
+    fields = [assert_inert(field) for field in plain.stdout.rstrip(b"\n").split(b"\t")]
+    assert fields[0].endswith("/\\x1b]0;pwned\\x07\\tfake\\x9b.json")
+    assert fields[1:3] == ["delivered", "200 OK"]
+    assert json.loads(assert_inert(as_json.stdout))["source"] == name
+    assert "\x1b" not in plain.stderr.decode() + as_json.stderr.decode()

@@ -6,7 +6,8 @@ registered for its `kid`, the `alg`, the `aud`/`iss`/`sub`/`iat`/`exp`/`scope`
 claims (exp at most 10 minutes after iat), the Bearer header, and the scope the
 token was minted with. It counts mints, keeps the raw paths it received (an order
 id's colon must arrive as a literal ':'), and can be scripted to answer 429/503 or
-to be slow.
+to be slow. `POST /automationRuns` starts a run as Vendasta does: 202, then, for an
+automation given a webhook step (`webhook_step`), the delivery that step sends.
 
 Written from Vendasta's published spec, independently of vwh's own tables.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import re
 import secrets
 import time
 from collections.abc import Iterable, Iterator
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+import httpx
 import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from starlette.applications import Starlette
@@ -58,6 +61,7 @@ ACCEPTED_SCOPES: dict[str, set[str]] = {
         "address",
     },
     "automations": {"automation:read"},
+    "automationRuns": {"business"},
 }
 USER_INFO_SCOPES = {"openid", "profile", "email"}
 
@@ -82,6 +86,16 @@ class Issued:
 
 
 @dataclass
+class WebhookStep:
+    """An automation's "Trigger a webhook" step: where it POSTs and the token it carries."""
+
+    url: str
+    token: str
+    token_header: str = "Verifier-Token"
+    pause: float = 0.3  # Vendasta runs the automation first: the webhook comes shortly after
+
+
+@dataclass
 class FakeVendasta:
     token_lifetime: float = 3600
     keys: dict[str, RegisteredKey] = field(default_factory=dict)
@@ -94,9 +108,14 @@ class FakeVendasta:
     script: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     delay: float = 0.0  # seconds before each API answer
     token_delay: float = 0.0  # seconds before each token answer
+    runs: list[dict[str, Any]] = field(default_factory=list)  # accepted run bodies
+    webhook_steps: dict[str, WebhookStep] = field(default_factory=dict)  # per automation id
+    delivered: list[tuple[dict[str, Any], int | str]] = field(default_factory=list)
+    _sending: set[asyncio.Task[None]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.load_records(FIXTURES / "api")
+        self.load_records(FIXTURES / "api/more")  # beyond one record per kind
 
     # ---- set-up -------------------------------------------------------------
     def load_records(self, directory: Path) -> None:
@@ -135,12 +154,17 @@ class FakeVendasta:
         for a in answers:
             self.script.append(a if isinstance(a, tuple) else (a, {}))
 
+    def webhook_step(self, automation_id: str, url: str, token: str, **kw: Any) -> None:
+        """Give an automation a webhook step, as a partner does in the automation builder."""
+        self.webhook_steps[automation_id] = WebhookStep(url, token, **kw)
+
     def reset(self) -> None:
         self.token_lifetime = 3600
         self.keys.clear()
         self.tokens.clear()
         self.records.clear()
         self.load_records(FIXTURES / "api")
+        self.load_records(FIXTURES / "api/more")  # beyond one record per kind
         self.mints = 0
         self.assertions.clear()
         self.raw_paths.clear()
@@ -148,6 +172,9 @@ class FakeVendasta:
         self.script.clear()
         self.delay = 0.0
         self.token_delay = 0.0
+        self.runs.clear()
+        self.webhook_steps.clear()
+        self.delivered.clear()
 
     # ---- the app ------------------------------------------------------------
     def app(self) -> Starlette:
@@ -155,6 +182,7 @@ class FakeVendasta:
             routes=[
                 Route("/oauth2/token", self._token, methods=["POST"]),
                 Route("/oauth2/user-info", self._user_info, methods=["GET"]),
+                Route("/platform/automationRuns", self._automation_run, methods=["POST"]),
                 Route("/platform/{collection}/{record_id}", self._record, methods=["GET"]),
             ]
         )
@@ -273,6 +301,115 @@ class FakeVendasta:
             doc = {**doc, "data": data}
         return Response(json.dumps(doc, indent=2), media_type=JSONAPI)
 
+    async def _automation_run(self, request: Request) -> Response:
+        """Create automation run: check the token, its scope and the body; 202, then deliver."""
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.script:
+            status, headers = self.script.pop(0)
+            return _errors(status, f"Scripted {status}", "scripted by the test", headers)
+        issued = self._bearer(request)
+        if isinstance(issued, str):
+            return _errors(401, "Unauthorized", issued)
+        if "business" not in issued.scopes:
+            return _errors(403, "Forbidden", "the token needs the business scope")
+        if request.headers.get("content-type", "").split(";")[0].strip() != JSONAPI:
+            return _errors(415, "Unsupported Media Type", f"Content-Type must be {JSONAPI}")
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return _errors(400, "Bad Request", "the body is not JSON")
+        problem, pointer = _run_problem(body)
+        if problem:
+            return _errors(422, "Unprocessable Entity", problem, pointer=pointer)
+        data = body["data"]
+        automation_id = data["relationships"]["automation"]["data"]["id"]
+        automation = self.records.get(("automations", automation_id))
+        if automation is None:
+            return _errors(404, "Not Found", f"automation {automation_id} does not exist")
+        entity = data["attributes"]["entityId"]
+        wants = automation["data"]["attributes"].get("trigger", "")
+        if wants.endswith("-order-trigger") and ":ORD-" not in entity:
+            return _errors(
+                422,
+                "Unprocessable Entity",
+                "this automation is triggered for an order: entityId must be an order id",
+                pointer="/data/attributes/entityId",
+            )
+        if wants.endswith("-account-trigger") and (":" in entity or not entity.startswith("AG-")):
+            return _errors(
+                422,
+                "Unprocessable Entity",
+                "this automation is triggered for an account: entityId must be an account id",
+                pointer="/data/attributes/entityId",
+            )
+        self.runs.append(body)
+        step = self.webhook_steps.get(automation_id)
+        if step is not None:
+            task = asyncio.get_running_loop().create_task(
+                self._deliver(step, self.webhook_body(automation_id, entity))
+            )
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+        return Response(status_code=202)
+
+    def webhook_body(self, automation_id: str, entity: str) -> dict[str, Any]:
+        """What the "Trigger a webhook" step sends for this entity: its ids, from the records."""
+        account = entity.split(":", 1)[0]
+        rels = self.records.get(("salesAccounts", account), {}).get("data", {})
+        rels = rels.get("relationships", {})
+        body = {
+            "accountId": account,
+            "automationId": automation_id,
+            "entityId": entity,
+            "marketId": rels.get("businessMarket", {}).get("data", {}).get("id", "default"),
+            "partnerId": rels.get("businessPartner", {}).get("data", {}).get("id", "ABC"),
+        }
+        if ":ORD-" in entity:
+            body["orderId"] = entity
+        return dict(sorted(body.items()))
+
+    async def _deliver(self, step: WebhookStep, body: dict[str, Any]) -> None:
+        await asyncio.sleep(step.pause)
+        headers = {"Content-Type": "application/json", step.token_header: step.token}
+        try:
+            async with httpx.AsyncClient(timeout=10) as client:
+                answer = await client.post(step.url, content=json.dumps(body), headers=headers)
+            self.delivered.append((body, answer.status_code))
+        except httpx.HTTPError as exc:
+            self.delivered.append((body, type(exc).__name__))
+
+
+_AUTOMATION_ID = re.compile(r"Automation-\S+")
+
+
+def _run_problem(body: Any) -> tuple[str, str]:
+    """What is wrong with a Create-automation-run body (and where), or ('', '')."""
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, dict):
+        return "the body needs a data object", "/data"
+    if data.get("type") != "automationRuns":
+        return "data.type must be automationRuns", "/data/type"
+    automation = (data.get("relationships") or {}).get("automation")
+    ref = automation.get("data") if isinstance(automation, dict) else None
+    if not isinstance(ref, dict) or ref.get("type") != "automations":
+        return (
+            "relationships.automation.data must be {type: automations, id}",
+            "/data/relationships/automation/data",
+        )
+    if not isinstance(ref.get("id"), str) or not _AUTOMATION_ID.fullmatch(ref["id"]):
+        return "the automation id must start with Automation-", "/data/relationships/automation"
+    attributes = data.get("attributes")
+    if not isinstance(attributes, dict) or not isinstance(attributes.get("entityId"), str):
+        return "attributes.entityId is required", "/data/attributes/entityId"
+    extra = attributes.get("data", {})
+    if not isinstance(extra, dict) or any(isinstance(v, dict | list) for v in extra.values()):
+        return (
+            "attributes.data must be a flat object of strings, numbers or booleans",
+            "/data/attributes/data",
+        )
+    return "", ""
+
 
 @functools.lru_cache(maxsize=16)
 def _public_key(private_pem: str) -> Any:
@@ -285,9 +422,16 @@ def _oauth(status: int, error: str, description: str) -> JSONResponse:
 
 
 def _errors(
-    status: int, title: str, detail: str, headers: dict[str, str] | None = None
+    status: int,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    pointer: str | None = None,
 ) -> Response:
-    body = {"errors": [{"status": str(status), "title": title, "detail": detail}]}
+    error: dict[str, Any] = {"status": str(status), "title": title, "detail": detail}
+    if pointer:
+        error["source"] = {"pointer": pointer}
+    body = {"errors": [error]}
     return Response(json.dumps(body), status_code=status, media_type=JSONAPI, headers=headers)
 
 

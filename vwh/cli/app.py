@@ -23,8 +23,17 @@ from vwh.errors import ExitCode, VwhError
 # keeps each line equal to the command's own help.
 COMMANDS: dict[str, tuple[str, str]] = {
     "listen": ("listen", "Receive webhooks: verify the token, keep every request, show them live."),
+    "inspect": (
+        "inspect",
+        "Browse kept requests in a web page, and replay them (no listener needed).",
+    ),
     "history": ("history", "List kept requests, newest first."),
     "show": ("history", "Show one kept request in full: headers (secrets masked) and body."),
+    "export": (
+        "export",
+        "Write kept requests, oldest first, as NDJSON for vwh replay or as HAR 1.2.",
+    ),
+    "clear": ("clear", "Delete kept requests: all of them, or those older than --older-than."),
     "replay": ("replay", "Send webhook bodies to a handler as Vendasta would, resends included."),
     "sign": ("sign", "Print the request replay would send: raw HTTP, or a curl or HTTPie command."),
     "sample": (
@@ -42,6 +51,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "token": (
         "token",
         "Print an access token as `Bearer <token>`, as Vendasta's minting tool does.",
+    ),
+    "trigger": (
+        "trigger",
+        "Start an automation run through Vendasta's API; --wait shows the webhook it causes.",
     ),
 }
 _SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -111,7 +124,9 @@ def main() -> None:
     except VwhError as exc:
         if _debug_wanted():
             raise
-        print(f"vwh: error: {exc}", file=sys.stderr)
+        from vwh.sanitize import inert  # a message can quote the outside world
+
+        print(f"vwh: error: {inert(str(exc))}", file=sys.stderr)
         sys.exit(int(exc.exit_code))
     except KeyboardInterrupt:
         print("vwh: interrupted", file=sys.stderr)
@@ -119,8 +134,11 @@ def main() -> None:
     except Exception as exc:  # the last resort: never a traceback unless asked
         if _debug_wanted():
             raise
+        from vwh.sanitize import inert
+
         print(
-            f"vwh: unexpected error: {type(exc).__name__}: {exc} (run with --debug for details)",
+            f"vwh: unexpected error: {type(exc).__name__}: {inert(str(exc))}"
+            " (run with --debug for details)",
             file=sys.stderr,
         )
         sys.exit(int(ExitCode.FAILURE))

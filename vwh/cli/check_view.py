@@ -1,7 +1,8 @@
 """How a check report looks: a Rich table on a terminal, plain lines in a pipe.
 
 Pure functions of the report; nothing here prints. Answers and URLs come from the
-outside world and go into `Text` objects, never into markup strings.
+outside world: they leave here inert (`vwh.sanitize`), in `Text` objects, never in
+markup strings.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from vwh.check import CheckReport, CheckResult, Result
+from vwh.sanitize import inert
 
 RESULT_STYLES = {Result.PASSED: "green", Result.WARNING: "yellow", Result.FAILED: "bold red"}
 
@@ -37,13 +39,13 @@ def report_lines(report: CheckReport) -> list[str]:
     lines.extend(report.notes)
     lines.extend(report.not_run)
     lines.append(report.summary)
-    return lines
+    return [inert(line) for line in lines]
 
 
 def report_table(report: CheckReport) -> RenderableType:
     """The report for a terminal: the table, then advice for each check that did not pass."""
     where = report.token_where or report.token_header
-    title = Text.assemble(("vwh check ", "bold"), report.url, f"  (token in {where})")
+    title = Text.assemble(("vwh check ", "bold"), inert(report.url), inert(f"  (token in {where})"))
     table = Table(box=None, pad_edge=False, header_style="bold", expand=False)
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("check", no_wrap=True)
@@ -55,8 +57,8 @@ def report_table(report: CheckReport) -> RenderableType:
             str(r.spec.number),
             r.spec.name,
             Text(r.result.value, style=RESULT_STYLES[r.result]),
-            Text(r.sent),
-            Text(r.got),
+            Text(inert(r.sent)),
+            Text(inert(r.got)),
         )
     parts: list[RenderableType] = [title, Text(), table]
     for r in _not_passed(report):
@@ -72,10 +74,10 @@ def report_table(report: CheckReport) -> RenderableType:
         advice.add_column(no_wrap=True, style="dim")
         advice.add_column(ratio=1)
         for label, text in _details(r):
-            advice.add_row(f"  {label}", Text(text))
+            advice.add_row(f"  {label}", Text(inert(text)))
         parts.append(advice)
     parts.append(Text())
-    parts.extend(Text(note, style="dim") for note in [*report.notes, *report.not_run])
+    parts.extend(Text(inert(note), style="dim") for note in [*report.notes, *report.not_run])
     summary_style = "bold red" if report.count(Result.FAILED) else "bold green"
     parts.append(Text(report.summary, style=summary_style))
     return Group(*parts)

@@ -2,12 +2,12 @@
 
 `record_view` returns a Rich renderable for terminals (fits 80 columns: long values
 fold); `plain_lines` returns the same content as lines for pipes. API text is
-untrusted: it goes into `Text` objects, never through markup.
+untrusted: every name and value is made inert (`vwh.sanitize`) where it is read, and
+goes into `Text` objects, never through markup.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,6 +15,8 @@ from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
+
+from vwh.sanitize import inert, json_line
 
 STATUS_STYLES = {
     "fulfilled": "green",
@@ -37,21 +39,26 @@ def money(cents: Any, currency: str | None) -> str:
 
 
 def scalar(value: Any) -> str:
-    """A leaf value as text: strings as they are, the rest as JSON (true, null, 3)."""
+    """A leaf value as inert text: strings as they are, the rest as JSON (true, null, 3)."""
     if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False)
+        return inert(value)
+    return json_line(value)
+
+
+def name(value: Any) -> str:
+    """A key, type or id from the API, as inert text."""
+    return inert(str(value))
 
 
 def status_of(doc: Mapping[str, Any]) -> str | None:
     attrs = _data(doc).get("attributes") or {}
     value = attrs.get("statusCode", attrs.get("status"))
-    return str(value) if value not in (None, "") else None
+    return name(value) if value not in (None, "") else None
 
 
 def title(doc: Mapping[str, Any]) -> str:
     data = _data(doc)
-    text = f"{data.get('type', '?')} {data.get('id', '?')}"
+    text = f"{name(data.get('type', '?'))} {name(data.get('id', '?'))}"
     status = status_of(doc)
     return f"{text}  [{status}]" if status else text
 
@@ -62,7 +69,7 @@ def line_item_row(item: Mapping[str, Any], currency: str | None) -> list[str]:
     if item.get("isPackage"):
         sku += " (package)"
     elif item.get("containedInPackage"):
-        sku += f" (in {item['containedInPackage']})"
+        sku += f" (in {scalar(item['containedInPackage'])})"
     return [
         sku,
         scalar(item.get("quantity", 1)),
@@ -75,11 +82,15 @@ def relationship_ids(rel: Any) -> list[str]:
     """`type id` for each record a relationship points at."""
     data = rel.get("data") if isinstance(rel, Mapping) else None
     items = data if isinstance(data, list) else [data] if data else []
-    return [f"{i.get('type', '?')} {i.get('id', '?')}" for i in items if isinstance(i, Mapping)]
+    return [
+        f"{name(i.get('type', '?'))} {name(i.get('id', '?'))}"
+        for i in items
+        if isinstance(i, Mapping)
+    ]
 
 
 def plain_lines(doc: Mapping[str, Any]) -> list[str]:
-    """The record as readable lines, for pipes and logs."""
+    """The record as readable, inert lines, for pipes and logs."""
     data = _data(doc)
     attrs = data.get("attributes") or {}
     currency = attrs.get("currencyCode")
@@ -102,9 +113,9 @@ def plain_lines(doc: Mapping[str, Any]) -> list[str]:
     rels = data.get("relationships") or {}
     if rels:
         lines.append("relationships:")
-        for name, rel in rels.items():
-            lines.append(f"  {name}: {', '.join(relationship_ids(rel)) or '-'}")
-    return lines
+        for rel_name, rel in rels.items():
+            lines.append(f"  {rel_name}: {', '.join(relationship_ids(rel)) or '-'}")
+    return [inert(line) for line in lines]  # keys too: each piece of a line is inert
 
 
 def record_view(doc: Mapping[str, Any]) -> RenderableType:
@@ -113,7 +124,7 @@ def record_view(doc: Mapping[str, Any]) -> RenderableType:
     attrs = data.get("attributes") or {}
     currency = attrs.get("currencyCode")
     head = Text.assemble(
-        (str(data.get("type", "?")), "bold"), " ", (str(data.get("id", "?")), "bold cyan")
+        (name(data.get("type", "?")), "bold"), " ", (name(data.get("id", "?")), "bold cyan")
     )
     status = status_of(doc)
     if status:
@@ -123,13 +134,13 @@ def record_view(doc: Mapping[str, Any]) -> RenderableType:
     if attrs:
         table = _kv_table()
         for key, value in attrs.items():
-            table.add_row(Text(key), _value_view(key, value, currency))
+            table.add_row(Text(name(key)), _value_view(key, value, currency))
         parts.append(table)
     rels = data.get("relationships") or {}
     if rels:
         table = _kv_table()
-        for name, rel in rels.items():
-            table.add_row(Text(name), Text("\n".join(relationship_ids(rel)) or "-"))
+        for rel_name, rel in rels.items():
+            table.add_row(Text(name(rel_name)), Text("\n".join(relationship_ids(rel)) or "-"))
         parts.extend([Text(""), Text("relationships", style="bold underline"), table])
     return Group(*parts)
 
@@ -154,7 +165,7 @@ def _value_view(key: str, value: Any, currency: str | None) -> RenderableType:
                 items.add_row(*(Text(c) for c in line_item_row(item, currency)))
         return items
     if isinstance(value, Mapping):
-        return Text("\n".join(f"{k}: {_inline(v)}" for k, v in value.items()))
+        return Text("\n".join(f"{name(k)}: {_inline(v)}" for k, v in value.items()))
     if isinstance(value, list) and any(isinstance(v, Mapping) for v in value):
         return Text("\n".join(_inline(v) for v in value))
     return Text(_inline(value))
@@ -163,7 +174,7 @@ def _value_view(key: str, value: Any, currency: str | None) -> RenderableType:
 def _inline(value: Any) -> str:
     """A value on one line: lists joined with commas, objects as `k=v` pairs."""
     if isinstance(value, Mapping):
-        return ", ".join(f"{k}={_inline(v)}" for k, v in value.items())
+        return ", ".join(f"{name(k)}={_inline(v)}" for k, v in value.items())
     if isinstance(value, list):
         return ", ".join(_inline(v) for v in value)
     return scalar(value)

@@ -7,8 +7,12 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from vwh.cli import api_options as opt
+
 if TYPE_CHECKING:
+    from vwh.cli.api_options import ApiOptions
     from vwh.forward import ForwardSettings
+    from vwh.inspector import UiOptions
 
 
 def listen(
@@ -51,7 +55,25 @@ def listen(
     save: Path | None = typer.Option(
         None, file_okay=False, help="Also write each accepted body to this directory."
     ),
-    json_out: bool = typer.Option(False, "--json", help="One JSON object per request."),
+    json_out: bool = typer.Option(
+        False, "--json", help="One JSON object per request, after a first `ready` event line."
+    ),
+    keep: int | None = typer.Option(
+        None, min=1, metavar="N", help="Keep only the newest N requests [default: all]."
+    ),
+    count: int | None = typer.Option(
+        None,
+        min=1,
+        metavar="N",
+        help="Exit 0 once N deliveries are kept (requests that passed the token and body"
+        " checks, whatever they were answered), for scripts and CI.",
+    ),
+    exit_timeout: float | None = typer.Option(
+        None,
+        min=0.001,
+        metavar="SECONDS",
+        help="With --count: exit 5 if the N deliveries have not come SECONDS after start.",
+    ),
     forward_to: str | None = typer.Option(
         None,
         metavar="URL",
@@ -83,6 +105,25 @@ def listen(
         help="With --forward-to: the step's Response body keys (TYPE string, number or"
         " boolean; '?' after it: optional); each handler answer is judged against them.",
     ),
+    resolve: bool = typer.Option(
+        False,
+        "--resolve",
+        help="Look up the order, account, user and automation each accepted delivery names"
+        " (credentials as for `vwh fetch`) and show their names when they arrive; never"
+        " delays an answer.",
+    ),
+    env: opt.Env | None = opt.env_option(),
+    base_url: str | None = opt.base_url_option(),
+    access_token: str | None = opt.access_token_option(),
+    credentials: Path | None = opt.credentials_option(),
+    token_url: str | None = opt.token_url_option(),
+    ui_host: str = typer.Option(
+        "127.0.0.1", help="Address of the web inspector (loopback by default; others warn)."
+    ),
+    ui_port: int = typer.Option(
+        8788, min=0, max=65535, help="Port of the web inspector (a free one if taken)."
+    ),
+    no_ui: bool = typer.Option(False, "--no-ui", help="Do not serve the web inspector."),
 ) -> None:
     """Receive webhooks: verify the token, keep every request, show them live.
 
@@ -99,6 +140,8 @@ def listen(
 
     if token == "":
         raise UsageError("--token is empty: omit --token to check no token at all")
+    if exit_timeout is not None and count is None:
+        raise UsageError("--exit-timeout needs --count N (the deliveries to wait for)")
     place = token_place(token_header, token_query, token_cookie)
     if expect_response is not None and forward_to is None:
         raise UsageError(
@@ -123,7 +166,46 @@ def listen(
         save_dir=_prepare_save_dir(save),
         forward=_forward_settings(ctx, forward_to, forward_token, forward_timeout, forward_all),
     )
-    run_listen(settings, host, port, store, json_out)
+    api = _resolve_options(ctx, resolve, env, base_url, access_token, credentials, token_url)
+    run_listen(
+        settings,
+        host,
+        port,
+        store,
+        json_out,
+        keep=keep,
+        count=count,
+        exit_timeout=exit_timeout,
+        api=api,
+        ui=_ui_options(ui_host, ui_port, no_ui),
+    )
+
+
+def _resolve_options(
+    ctx: typer.Context,
+    resolve: bool,
+    env: opt.Env | None,
+    base_url: str | None,
+    access_token: str | None,
+    credentials: Path | None,
+    token_url: str | None,
+) -> ApiOptions | None:
+    """The API options --resolve uses, checked now (bad credentials stop before listening)."""
+    if not resolve:
+        given = [
+            f"--{name.replace('_', '-')}"
+            for name in ("env", "base_url", "access_token", "credentials", "token_url")
+            if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
+        ]
+        if given:
+            from vwh.errors import UsageError
+
+            verb = "needs" if len(given) == 1 else "need"
+            raise UsageError(f"{', '.join(given)} {verb} --resolve")
+        return None
+    api = opt.ApiOptions(env, base_url, access_token, credentials, token_url, timeout=10, retries=1)
+    api.client()
+    return api
 
 
 def _forward_settings(
@@ -146,6 +228,14 @@ def _forward_settings(
     from vwh.forward import ForwardSettings
 
     return ForwardSettings(url, token or None, timeout, forward_all)
+
+
+def _ui_options(host: str, port: int, no_ui: bool) -> UiOptions | None:
+    import os
+
+    from vwh.inspector import UiOptions
+
+    return None if no_ui else UiOptions(host, port, os.environ.get("VWH_UI_TOKEN") or None)
 
 
 def _read_respond(path: Path | None) -> bytes | None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from vwh.cli.listen_view import cookies_of, plain_line, request_table
+from vwh.cli.listen_view import json_shown, plain_line, request_table, shown
 from vwh.cli.output import Output, untrusted
+from vwh.errors import TimeoutError_
 from vwh.listener import Listener, ListenStats
 from vwh.paths import default_store_path
 from vwh.receiver import ReceiverSettings
@@ -14,54 +17,154 @@ from vwh.sanitize import json_line
 from vwh.store import CapturedRequest
 from vwh.webhook import mask_secret
 
+if TYPE_CHECKING:
+    from vwh.cli.api_options import ApiOptions
+    from vwh.cli.listen_resolve import ResolveDisplay
+    from vwh.inspector import Inspector, UiOptions
+
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "[::1]", "localhost")
 
 
 def run_listen(
-    settings: ReceiverSettings, host: str, port: int, store_path: Path | None, json_out: bool
+    settings: ReceiverSettings,
+    host: str,
+    port: int,
+    store_path: Path | None,
+    json_out: bool,
+    *,
+    keep: int | None = None,
+    count: int | None = None,
+    exit_timeout: float | None = None,
+    api: ApiOptions | None = None,
+    ui: UiOptions | None = None,
 ) -> None:
+    """Serve until stopped, or until `count` deliveries are kept (TimeoutError_ after
+    `exit_timeout` seconds without them). With `api`, kept deliveries are resolved;
+    with `ui`, the inspector is served beside the listener."""
     out = Output(json_mode=json_out)
     listener = Listener(settings, host, port, store_path or default_store_path())
-    stats = ListenStats(forwarding=settings.forward is not None)
+    inspector: Inspector | None = None
+    resolving: ResolveDisplay | None = None
+    try:
+        if ui is not None:
+            from vwh.cli import inspector_view
+
+            inspector = inspector_view.start_beside(listener, ui)
+        if api is not None:
+            from vwh.cli.listen_resolve import ResolveDisplay
+
+            resolving = ResolveDisplay(out, api, listener.store_path)
+        _listen(out, listener, inspector, resolving, keep, count, exit_timeout)
+    finally:
+        if resolving is not None:
+            resolving.close()
+        if inspector is not None:
+            inspector.stop()
+
+
+def _listen(
+    out: Output,
+    listener: Listener,
+    inspector: Inspector | None,
+    resolving: ResolveDisplay | None,
+    keep: int | None,
+    count: int | None,
+    exit_timeout: float | None,
+) -> None:
+    stats = ListenStats(forwarding=listener.settings.forward is not None)
     _banner(out, listener)
-    if out.rich:
-        from rich.live import Live
+    if inspector is not None:
+        from vwh.cli.inspector_view import announce as announce_inspector
 
-        rows: deque[CapturedRequest] = deque(maxlen=max(3, out.out.size.height - 4))
+        announce_inspector(out, inspector)
+    announce = _Announcer(out, listener, inspector)
 
-        def show(records: list[CapturedRequest]) -> None:
-            for record in records:
-                stats.add(record)
+    def render(record: CapturedRequest) -> str:
+        return json_shown(record) if out.json_mode else shown(plain_line, record)
+
+    rows: deque[CapturedRequest] = deque(maxlen=max(3, out.out.size.height - 4))
+    timed_out = threading.Event()
+
+    def expire() -> None:
+        timed_out.set()
+        listener.stop()
+
+    timer = threading.Timer(exit_timeout or 0, expire)
+    timer.daemon = True
+
+    def show(records: list[CapturedRequest]) -> None:
+        announce()  # the ready line comes first, even when a request beat it
+        if inspector is not None:
+            inspector.settings.broadcaster.publish(records)  # a hand-off: returns at once
+        for record in records:
+            stats.add(record)
+        if out.rich:
             rows.extend(records)
-
-        with Live(
-            get_renderable=lambda: request_table(rows.copy(), stats, stats.forwarding),
-            console=out.out,
-            refresh_per_second=8,
-        ):
-            listener.run(show, on_started=lambda: _ready(out))
-    else:
-        render = _json_line if json_out else plain_line
-
-        def show(records: list[CapturedRequest]) -> None:
-            for record in records:
-                stats.add(record)
+        elif resolving is None:
             out.lines([render(record) for record in records])
+        else:
+            with resolving.lock:  # the resolver's lines come from another thread
+                out.lines([render(record) for record in records])
+        if resolving is not None:
+            resolving.submit(records)
+        if count is not None and stats.deliveries >= count:
+            listener.stop()
 
-        listener.run(show, on_started=lambda: _ready(out))
+    def started() -> None:
+        announce()
+        if exit_timeout is not None:
+            timer.start()
+
+    try:
+        if out.rich:
+            from rich.live import Live
+
+            cells = resolving.cells if resolving is not None else None
+            with Live(
+                get_renderable=lambda: request_table(rows.copy(), stats, stats.forwarding, cells),
+                console=out.out,
+                refresh_per_second=8,
+            ):
+                listener.run(show, on_started=started, on_warning=out.warn, keep=keep)
+        else:
+            listener.run(show, on_started=started, on_warning=out.warn, keep=keep)
+    finally:
+        timer.cancel()
     out.note(f"stopped: {stats.summary()}")
+    if count is not None and stats.deliveries < count and timed_out.is_set():
+        raise TimeoutError_(
+            f"{stats.deliveries} of {count} deliveries came within --exit-timeout {exit_timeout:g}s"
+        )
 
 
-def _json_line(record: CapturedRequest) -> str:
-    document = record.to_json()
-    cookies = cookies_of(record)
-    if cookies:
-        document["cookies"] = cookies
-    return json_line(document)
+def ready_event(listener: Listener, inspector: Inspector | None = None) -> dict[str, Any]:
+    """The first JSON line of `vwh listen --json`: where to send, and where to look."""
+    return {
+        "event": "ready",
+        "url": listener.url,
+        "inspector": inspector.url if inspector is not None else None,
+        "store": str(listener.store_path),
+    }
 
 
-def _ready(out: Output) -> None:
-    out.note("ready: Ctrl-C to stop")
+class _Announcer:
+    """Says "ready" once, from whichever thread gets there first."""
+
+    def __init__(self, out: Output, listener: Listener, inspector: Inspector | None) -> None:
+        self._out = out
+        self._listener = listener
+        self._inspector = inspector
+        self._lock = threading.Lock()
+        self._done = False
+
+    def __call__(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self._done = True
+            if self._out.json_mode:
+                self._out.lines([json_line(ready_event(self._listener, self._inspector))])
+            self._out.note("ready: Ctrl-C to stop")
 
 
 def _banner(out: Output, listener: Listener) -> None:
@@ -115,7 +218,7 @@ def _forward_banner(out: Output, s: ReceiverSettings) -> None:
     token = (
         f"{s.token_header} replaced with {mask_secret(fwd.token)}"
         if fwd.token
-        else f"{s.token_header} passed on as it came"
+        else f"{s.place.describe()} passed on as it came"
     )
     passed = "everything, rejected too" if fwd.forward_all else "accepted deliveries only"
     out.note(f"           {untrusted(token)}; forwarding {passed}")

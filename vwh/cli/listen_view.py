@@ -1,14 +1,17 @@
 """How captured requests look: a plain line, a JSON object, or a row of the live table.
 
-Pure functions of records; nothing here prints. Request data is untrusted and goes
-into `Text` objects, never into markup strings.
+Pure functions of records; nothing here prints. Request data is untrusted: every
+line and every cell leaves here inert (`vwh.sanitize`), in `Text` objects, never in
+markup strings. A record that cannot be drawn becomes a one-line note saying so, so
+it never stops the display of those after it.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -16,9 +19,9 @@ from rich.text import Text
 
 from vwh.forward import KEPT_BODY_LIMIT, body_preview, handler_label
 from vwh.listener import ListenStats
-from vwh.sanitize import inert
+from vwh.sanitize import inert, inert_lines, json_line
 from vwh.store import CapturedRequest, ForwardResult
-from vwh.webhook import cookie_names
+from vwh.webhook import InvalidBody, cookie_names, parse_json
 
 # Short labels for the ids a body carries, most telling first.
 ID_LABELS = (
@@ -164,7 +167,40 @@ def plain_line(record: CapturedRequest) -> str:
             parts.append(f"handler_body={body_preview(fwd.body, 40)!r}")
         if record.answer_check is not None:
             parts.append(f"response_data={answer_check_text(record)!r}")
-    return " ".join(p for p in parts if p)
+    return inert(" ".join(p for p in parts if p))
+
+
+def json_text(record: CapturedRequest) -> str:
+    """One request as one JSON line (`vwh listen --json`): inert, equal in value."""
+    document = record.to_json()
+    cookies = cookies_of(record)
+    if cookies:  # names only: their values (secrets masked) stay in `vwh show`
+        document["cookies"] = cookies
+    return json_line(document)
+
+
+def unshowable(record: CapturedRequest, exc: Exception) -> str:
+    """The line that stands for a record that could not be drawn; it names the way out."""
+    return inert(
+        f"#{record.id} could not be shown ({type(exc).__name__}: {exc});"
+        f" it is kept: vwh show {record.id} --json"
+    )
+
+
+def shown(render: Callable[[CapturedRequest], str], record: CapturedRequest) -> str:
+    """`render(record)`, or the note that it failed: one bad record stops nothing."""
+    try:
+        return render(record)
+    except Exception as exc:  # any bug in drawing one record, never the next ones
+        return unshowable(record, exc)
+
+
+def json_shown(record: CapturedRequest) -> str:
+    """`json_text`, or a JSON line that says the record could not be drawn."""
+    try:
+        return json_text(record)
+    except Exception as exc:
+        return json_line({"id": record.id, "unshowable": unshowable(record, exc)})
 
 
 _DASHED = {"not checked": "not-checked"}
@@ -183,7 +219,10 @@ _NEXT_STYLES = {"done": "green", "dropped": "yellow", "resend": "red"}
 
 
 def request_table(
-    records: Iterable[CapturedRequest], stats: ListenStats, forwarding: bool = False
+    records: Iterable[CapturedRequest],
+    stats: ListenStats,
+    forwarding: bool = False,
+    resolved: Mapping[int, str] | None = None,
 ) -> RenderableType:
     """The live table (oldest row first) with the summary line under it.
 
@@ -206,6 +245,8 @@ def request_table(
         table.add_column("query, cookies", no_wrap=True, overflow="ellipsis", ratio=1, min_width=12)
     table.add_column("token", no_wrap=True)
     table.add_column("ids", no_wrap=True, overflow="ellipsis", ratio=1, min_width=8)
+    if resolved is not None:  # --resolve: names from the API (what a glance wants most)
+        table.add_column("resolved", no_wrap=True, overflow="ellipsis", ratio=2, min_width=8)
     if not forwarding:
         table.add_column("size", justify="right", no_wrap=True)
     table.add_column("status", justify="right", no_wrap=True)
@@ -221,58 +262,88 @@ def request_table(
     else:
         table.add_column("resend", no_wrap=True)
     for r in records:
-        verdict_style = (
-            "green" if r.verdict == "ok" else "dim" if r.verdict == "not checked" else "red"
-        )
-        cells: list[RenderableType] = [
-            time.strftime("%H:%M:%S", time.localtime(r.received_at)),
-            str(r.id),
-            Text(f"{r.method} {r.path}"),
-            *([Text(sent_with(r))] if extras else []),
-            Text(verdict_text(r), style=verdict_style),
-            Text(ids_text(r, compact=True) or (r.error or "")),
-        ]
-        if not forwarding:
-            cells.append(size_text(r.body_size))
-        cells += [Text(status_text(r), style=_status_style(r.status)), f"{r.latency_ms:.0f}"]
-        if forwarding:
-            fwd = r.forward
-            cells += [
-                Text(str(r.attempt) if r.is_resend else "", style="magenta"),
-                Text(handler_text(r), style=_status_style(fwd.status or 0) if fwd else "dim"),
-                f"{fwd.latency_ms:.0f}" if fwd and fwd.latency_ms is not None else "",
-                Text(handler_said(fwd), style="red" if fwd and fwd.error else ""),
-            ]
-            if judged:
-                ok = (r.answer_check or "").startswith("ok")
-                cells.append(Text(answer_check_text(r), style="green" if ok else "red"))
-            cells.append(Text(r.reaction or "", style=_NEXT_STYLES.get(r.reaction or "", "")))
-        else:
-            cells.append(Text(resend_text(r, compact=True), style="magenta"))
+        try:
+            cells = _live_cells(r, forwarding, resolved, extras=extras, judged=judged)
+        except Exception as exc:  # one record that cannot be drawn stops no other
+            note = _cell(unshowable(r, exc), "red")
+            cells = ["", str(r.id), "", *([""] if extras else []), "", note]
         table.add_row(*cells)
     summary = Text(stats.summary(), style="bold")
     return Group(table, summary)
+
+
+def _cell(text: str, style: str = "") -> Text:
+    """A table cell of text from outside: inert, and never read as markup."""
+    return Text(inert(text), style=style)
+
+
+def _live_cells(
+    r: CapturedRequest,
+    forwarding: bool,
+    resolved: Mapping[int, str] | None = None,
+    *,
+    extras: bool = False,
+    judged: bool = False,
+) -> list[RenderableType]:
+    """One row; `extras`: the query and cookies column, `judged`: the response data one."""
+    verdict_style = "green" if r.verdict == "ok" else "dim" if r.verdict == "not checked" else "red"
+    cells: list[RenderableType] = [
+        time.strftime("%H:%M:%S", time.localtime(r.received_at)),
+        str(r.id),
+        _cell(f"{r.method} {r.path}"),
+        *([_cell(sent_with(r))] if extras else []),
+        _cell(verdict_text(r), verdict_style),
+        _cell(ids_text(r, compact=True) or (r.error or "")),
+    ]
+    if resolved is not None:
+        cells.append(_cell(resolved.get(r.id or 0, ""), "cyan"))
+    if not forwarding:
+        cells.append(size_text(r.body_size))
+    cells += [Text(status_text(r), style=_status_style(r.status)), f"{r.latency_ms:.0f}"]
+    if forwarding:
+        fwd = r.forward
+        cells += [
+            Text(str(r.attempt) if r.is_resend else "", style="magenta"),
+            _cell(handler_text(r), _status_style(fwd.status or 0) if fwd else "dim"),
+            f"{fwd.latency_ms:.0f}" if fwd and fwd.latency_ms is not None else "",
+            _cell(handler_said(fwd), "red" if fwd and fwd.error else ""),
+        ]
+        if judged:
+            ok = (r.answer_check or "").startswith("ok")
+            cells.append(_cell(answer_check_text(r), "green" if ok else "red"))
+        cells.append(Text(r.reaction or "", style=_NEXT_STYLES.get(r.reaction or "", "")))
+    else:
+        cells.append(Text(resend_text(r, compact=True), style="magenta"))
+    return cells
 
 
 def history_table(records: Iterable[CapturedRequest]) -> RenderableType:
     """Kept requests as a table, in the order given (newest first for history)."""
     table = Table(pad_edge=False, box=None, header_style="bold")
     for name in ("#", "received", "request", "token", "status", "ids"):
-        table.add_column(name, no_wrap=name != "ids", overflow="fold")
+        # A long path folds: with no_wrap it would push the ids off the table.
+        table.add_column(name, no_wrap=name not in ("request", "ids"), overflow="fold")
     for r in records:
-        table.add_row(
-            str(r.id),
-            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.received_at)),
-            Text(f"{r.method} {r.path}"),
-            Text(r.verdict, style=_VERDICT_STYLES.get(r.verdict, "red")),
-            Text(status_text(r), style=_status_style(r.status)),
-            Text(ids_text(r, compact=True) or (r.error or "")),
-        )
+        try:
+            table.add_row(
+                str(r.id),
+                time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.received_at)),
+                _cell(f"{r.method} {r.path}"),
+                _cell(r.verdict, _VERDICT_STYLES.get(r.verdict, "red")),
+                Text(status_text(r), style=_status_style(r.status)),
+                _cell(ids_text(r, compact=True) or (r.error or "")),
+            )
+        except Exception as exc:  # one record that cannot be drawn stops no other
+            table.add_row(str(r.id), "", "", "", "", _cell(unshowable(r, exc), "red"))
     return table
 
 
 def request_details(record: CapturedRequest) -> list[str]:
-    """`vwh show` as plain lines: what came in, what went out, and the handler's side."""
+    """`vwh show` as plain lines: what came in, what went out, and the handler's side.
+
+    Every line is inert: a header, a path or a body line can neither forge a line nor
+    reach the terminal as a control sequence.
+    """
     target = record.path + (f"?{record.query}" if record.query else "")
     lines = [
         f"#{record.id}  {iso_time(record.received_at)}",
@@ -309,7 +380,7 @@ def request_details(record: CapturedRequest) -> list[str]:
         lines.append(f"response data: {answer_check_text(record)}")
     if record.reaction:
         lines += ["", f"Vendasta would: {_NEXT_WORDS.get(record.reaction, record.reaction)}"]
-    return lines
+    return [inert(line) for line in lines]
 
 
 _NEXT_WORDS = {
@@ -331,6 +402,7 @@ def _truncation_note(fwd: ForwardResult) -> str:
 
 
 def _body_lines(body: bytes | None, size: int) -> list[str]:
+    """A body as inert lines: JSON pretty-printed, other text as it came, bytes escaped."""
     if body is None:
         return [f"(body of {size} bytes not kept)"]
     if not body:
@@ -338,12 +410,10 @@ def _body_lines(body: bytes | None, size: int) -> list[str]:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        return [f"(binary body, {size} bytes)", repr(body[:200])]
-    import json
-
-    from vwh.webhook import InvalidBody, parse_json
-
+        escaped = inert_lines(body.decode("utf-8", "backslashreplace"))
+        return [f"(binary body, {size} bytes; not UTF-8: bytes shown as \\xNN)", *escaped]
     try:  # the bounded parser: a hostile body cannot take `vwh show` down
-        return json.dumps(parse_json(body), indent=2, ensure_ascii=False).splitlines()
-    except InvalidBody:
-        return text.splitlines()
+        # Only the indentation's newlines: JSON strings carry theirs escaped.
+        return inert_lines(json.dumps(parse_json(body), indent=2, ensure_ascii=False))
+    except (InvalidBody, RecursionError):  # not JSON, or nested too deep to re-indent
+        return inert_lines(text)

@@ -8,8 +8,11 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from vwh.curl import CurlRequest
     from vwh.delivery import OutgoingRequest
+    from vwh.payloads import Payload, Problem
     from vwh.replay import Target
 
 # The options `vwh sign` shares, so both build the same request from the same words.
@@ -154,7 +157,17 @@ def replay(
     no_retry: bool = typer.Option(False, "--no-retry", help="Send once; never resend."),
     concurrency: int = typer.Option(8, min=1, help="Payloads in flight at once."),
     skip_invalid: bool = typer.Option(
-        False, "--skip-invalid", help="Send the valid payloads; list the others on stderr."
+        False,
+        "--skip-invalid",
+        help="Send the valid payloads; list the others on stderr (an input larger than"
+        " --max-size still stops the batch).",
+    ),
+    max_size: int = typer.Option(
+        16,
+        "--max-size",
+        min=1,
+        metavar="MIB",
+        help="Largest payload (a file, or a line of JSON lines), in MiB.",
     ),
     store: Path | None = typer.Option(
         None, envvar="VWH_STORE", help="SQLite store for --from-history (or VWH_STORE)."
@@ -164,17 +177,19 @@ def replay(
 ) -> None:
     """Send webhook bodies to a handler as Vendasta would, resends included.
 
-    Exit status: 0 all delivered, 3 any rejected (3xx/4xx), 4 any gave up, 2 bad input.
+    Payloads are read as they are sent. Exit status: 0 all delivered, 3 any rejected
+    (3xx/4xx), 4 any gave up, 2 bad input (found mid-way: what came before it was sent).
     """
     from dataclasses import replace
 
     from vwh.cli.output import Output
-    from vwh.cli.replay_view import read_payloads, run_batch
+    from vwh.cli.replay_view import open_inputs, run_batch
     from vwh.delivery import ResendPolicy
     from vwh.errors import UsageError
 
     output = Output(json_mode=json_out)
     target = target_from(to, token, token_header, token_query, token_cookie, header, query, cookie)
+    items: Iterable[Payload | Problem | OutgoingRequest]
     if curl is not None:
         if sources or from_history:
             raise UsageError("--curl sends one copied request: give no PAYLOAD nor --from-history")
@@ -184,18 +199,31 @@ def replay(
         copied = read_copied(curl, _stdin() if curl == "-" else None)
         request = copied_delivery(ctx, copied, target, set_, curl)
         target = replace(target, url=request.url)
-        requests = [request]
+        items = [request]
     else:
         if set_:
             raise UsageError("--set replaces fields of a copied request: it needs --curl FILE")
-        payloads = read_payloads(
-            output, sources or [], from_history=from_history, store=store, skip_invalid=skip_invalid
+        items = open_inputs(
+            output,
+            sources or [],
+            from_history=from_history,
+            store=store,
+            skip_invalid=skip_invalid,
+            max_size=max_size * 1024 * 1024,
         )
-        if from_history and target.token is None and any(p.had_token for p in payloads):
+        if from_history and target.token is None and any(getattr(p, "had_token", 0) for p in items):
             output.warn("the kept requests had a token, which the store masks: give --token")
-        requests = [target.request_for(p, keep_headers=keep_headers) for p in payloads]
     policy = ResendPolicy(attempts=1 if no_retry else attempts, backoff=backoff, timeout=timeout)
-    code = run_batch(output, target, requests, policy, concurrency, verbose)
+    code = run_batch(
+        output,
+        target,
+        items,
+        policy,
+        concurrency=concurrency,
+        verbose=verbose,
+        keep_headers=keep_headers,
+        skip_invalid=skip_invalid,
+    )
     raise typer.Exit(int(code))
 
 

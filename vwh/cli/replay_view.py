@@ -1,30 +1,75 @@
 """Reading the inputs of `vwh replay` and drawing its results.
 
-On a terminal: a progress bar (on stderr) for more than a few payloads, then a
-table. Piped: one tab-separated line per payload, in input order, as soon as it and
-those before it are done. With --json: one JSON object per payload, likewise.
+On a terminal: a progress bar (on stderr) once more than a few payloads are done,
+then a table. Piped: one tab-separated line per payload, in input order, as soon as
+it and those before it are done. With --json: one JSON object per payload, likewise.
+The inputs are read as they are sent, so nothing here holds the whole batch.
 """
 
 from __future__ import annotations
 
 import io
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from vwh.cli.output import Output, untrusted
 from vwh.delivery import Attempt, DeliveryOutcome, Outcome, OutgoingRequest, ResendPolicy
-from vwh.errors import ExitCode, InputError, UsageError
-from vwh.payloads import Payload
-from vwh.replay import Target
+from vwh.errors import ExitCode, InputError, UsageError, VwhError
+from vwh.payloads import MAX_SIZE, Payload, Problem
+from vwh.replay import Tally, Target
+from vwh.sanitize import inert
 
 if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
     from rich.table import Table
 
 PROGRESS_MIN = 5  # more payloads than this get a progress bar on a terminal
+TABLE_ROWS = 1000  # a terminal table shows the first results; piped, --json: all
 _STYLES = {Outcome.DELIVERED: "green", Outcome.REJECTED: "yellow", Outcome.GAVE_UP: "red"}
+
+
+def open_inputs(
+    output: Output,
+    sources: Sequence[str],
+    *,
+    from_history: bool = False,
+    store: Path | None = None,
+    skip_invalid: bool = False,
+    max_size: int = MAX_SIZE,
+) -> Iterable[Payload | Problem]:
+    """The bodies to send, read as they are used; what can be checked before reading
+    (files exist and are readable, ids are kept) raises InputError now, unless skipping."""
+    from vwh.payloads import check_sources, iter_sources, load_history
+
+    items: Iterable[Payload | Problem]
+    if not sources:
+        raise UsageError(
+            "nothing to replay: give JSON files, directories, - for stdin, or --from-history ID..."
+        )
+    if from_history:
+        from vwh.paths import default_store_path
+
+        loaded = load_history(store or default_store_path(), [_history_id(s) for s in sources])
+        problems, items = loaded.problems, loaded.payloads
+    else:
+        problems = check_sources(sources)
+        failed = {p.label for p in problems}
+        ready = [s for s in sources if s not in failed]
+        stdin = _stdin() if "-" in ready else None
+        items = iter_sources(ready, stdin, max_size=max_size) if ready else []
+    if problems and not skip_invalid:
+        first, more = problems[0].message, len(problems) - 1
+        if more:
+            first += f" (and {more} more invalid input{'s' if more > 1 else ''})"
+        raise InputError(first)
+    for problem in problems:
+        output.warn(f"skipped {problem.message}")
+    if not items:
+        raise InputError("nothing to send: every input was invalid")
+    return items
 
 
 def read_payloads(
@@ -35,57 +80,133 @@ def read_payloads(
     store: Path | None = None,
     skip_invalid: bool = False,
 ) -> list[Payload]:
-    """Every body to send, or InputError before anything is sent (unless skipping)."""
-    from vwh.payloads import load_history, load_sources
-
-    if not sources:
-        raise UsageError(
-            "nothing to replay: give JSON files, directories, - for stdin, or --from-history ID..."
-        )
-    if from_history:
-        from vwh.paths import default_store_path
-
-        loaded = load_history(store or default_store_path(), [_history_id(s) for s in sources])
-    else:
-        loaded = load_sources(sources, _stdin() if "-" in sources else None)
-    if not skip_invalid:
-        loaded.raise_problems()
-    for problem in loaded.problems:
-        output.warn(f"skipped {problem.message}")
-    if not loaded.payloads:
+    """Every body at once, or InputError before anything is used (for `vwh sign`)."""
+    payloads = []
+    items = open_inputs(
+        output, sources, from_history=from_history, store=store, skip_invalid=skip_invalid
+    )
+    for item in items:
+        if isinstance(item, Problem):
+            if not skip_invalid or item.fatal:
+                raise InputError(item.message)
+            output.warn(f"skipped {item.message}")
+        else:
+            payloads.append(item)
+    if not payloads:
         raise InputError("nothing to send: every input was invalid")
-    return loaded.payloads
+    return payloads
 
 
 def run_batch(
     output: Output,
     target: Target,
-    requests: Sequence[OutgoingRequest],
+    items: Iterable[Payload | Problem | OutgoingRequest],
     policy: ResendPolicy,
+    *,
     concurrency: int,
     verbose: bool,
+    keep_headers: bool = False,
+    skip_invalid: bool = False,
 ) -> ExitCode:
-    """Deliver, show each result, and return the batch's exit code."""
-    from vwh.delivery import batch_exit_code, deliver_all
+    """Deliver as the inputs are read, show each result, and return the batch's exit code.
 
-    count = len(requests)
-    output.note(f"replaying {_plural(count, 'payload')} to {untrusted(target.describe())}")
+    A Payload becomes `target`'s request for it; an OutgoingRequest goes out as it is."""
+    import asyncio
 
-    def emit(o: DeliveryOutcome) -> None:
+    from vwh.outbound import OutboundClient
+    from vwh.replay import replay_stream
+
+    view = _BatchView(output, target, verbose)
+
+    def requests() -> Iterator[OutgoingRequest | Problem]:
+        for item in items:
+            yield (
+                target.request_for(item, keep_headers=keep_headers)
+                if isinstance(item, Payload)
+                else item  # a Problem, or a request already built (a copied curl one)
+            )
+
+    async def run() -> Tally:
+        async with OutboundClient(connections=concurrency) as client:
+            return await replay_stream(
+                client,
+                requests(),
+                policy,
+                view.result,
+                concurrency=concurrency,
+                skip_invalid=skip_invalid,
+                on_skipped=view.skipped,
+                on_send=view.sending,
+            )
+
+    try:
+        tally = asyncio.run(run())
+    except VwhError:
+        view.finish(None)
+        raise
+    view.finish(tally)
+    if not tally.sent:
+        raise InputError("nothing to send: every input was invalid")
+    return tally.exit_code
+
+
+class _BatchView:
+    """Shows results as they come: lines (piped, --json), or a progress bar then a table."""
+
+    def __init__(self, output: Output, target: Target, verbose: bool) -> None:
+        self._output = output
+        self._target = target
+        self._verbose = verbose
+        self._rows: list[DeliveryOutcome] = []
+        self._done = 0
+        self._started = False
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+
+    def sending(self, _request: OutgoingRequest) -> None:
+        if not self._started:  # not before: a bad first input is the one line shown
+            self._started = True
+            self._output.note(f"replaying to {untrusted(self._target.describe())}")
+
+    def result(self, o: DeliveryOutcome) -> None:
+        output = self._output
+        self._done += 1
         if output.json_mode:
             output.json(o.to_json())
-        else:
-            _plain(output, o, verbose)
+        elif not output.rich:
+            _plain(output, o, self._verbose)
+        elif len(self._rows) < TABLE_ROWS:
+            self._rows.append(o)
+        self._advance()
 
-    in_order = None if output.rich else _InOrder(emit)
-    if output.err.is_terminal and count > PROGRESS_MIN:
-        outcomes = _with_progress(output, requests, policy, concurrency, in_order)
-    else:
-        outcomes = deliver_all(requests, policy, concurrency=concurrency, on_done=in_order)
-    if output.rich:
-        output.render(results_table(outcomes, verbose))
-    output.note(summary(outcomes))
-    return batch_exit_code(outcomes)
+    def skipped(self, problem: Problem) -> None:
+        self._output.warn(f"skipped {problem.message}")
+
+    def _advance(self) -> None:
+        if not self._output.err.is_terminal:
+            return
+        if self._progress is None and self._done > PROGRESS_MIN:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+            columns = (BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+            self._progress = Progress(*columns, console=self._output.err, transient=True)
+            self._progress.start()
+            self._task = self._progress.add_task("replay", total=None, completed=self._done)
+        elif self._progress is not None and self._task is not None:
+            self._progress.advance(self._task)
+
+    def finish(self, tally: Tally | None) -> None:
+        """Stop the progress bar; draw the table; the summary when the batch ran to its end."""
+        output = self._output
+        if self._progress is not None:
+            self._progress.stop()
+        if output.rich and self._rows:
+            output.render(results_table(self._rows, self._verbose))
+            if self._done > len(self._rows):
+                more = self._done - len(self._rows)
+                output.note(f"… and {_plural(more, 'more result')}: --json or a pipe lists all")
+        if tally is not None and tally.sent:
+            output.note(summary(tally))
 
 
 def results_table(outcomes: Sequence[DeliveryOutcome], verbose: bool) -> Table:
@@ -102,9 +223,9 @@ def results_table(outcomes: Sequence[DeliveryOutcome], verbose: bool) -> Table:
         waited = [duration(sum(a.waited for a in o.attempts) * 1000)] if verbose else []
         table.add_row(
             str(number),
-            Text(o.request.label),  # Text, never markup: names come from the outside
+            Text(inert(o.request.label)),  # inert Text, never markup: names come from outside
             Text(o.outcome.value, style=_STYLES[o.outcome]),
-            Text(answer(o.last)),
+            Text(inert(answer(o.last))),
             str(len(o.attempts)),
             *waited,
             duration(o.elapsed_ms),
@@ -115,7 +236,7 @@ def results_table(outcomes: Sequence[DeliveryOutcome], verbose: bool) -> Table:
                     "",
                     Text(f"  attempt {a.number}", style="dim"),
                     "",
-                    Text(answer(a)),
+                    Text(inert(answer(a))),
                     "",
                     duration(a.waited * 1000) if a.number > 1 else "",
                     duration(a.latency_ms),
@@ -123,10 +244,10 @@ def results_table(outcomes: Sequence[DeliveryOutcome], verbose: bool) -> Table:
     return table
 
 
-def summary(outcomes: Sequence[DeliveryOutcome]) -> str:
-    counts = {kind: sum(o.outcome is kind for o in outcomes) for kind in Outcome}
-    parts = [f"{n} {kind.value.replace('-', ' ')}" for kind, n in counts.items() if n]
-    return f"{_plural(len(outcomes), 'payload')}: {', '.join(parts)}"
+def summary(tally: Tally) -> str:
+    parts = [f"{n} {kind.value.replace('-', ' ')}" for kind, n in tally.counts.items() if n]
+    skipped = f"; {tally.skipped} skipped" if tally.skipped else ""
+    return f"{_plural(tally.sent, 'payload')}: {', '.join(parts)}{skipped}"
 
 
 def answer(attempt: Attempt) -> str:
@@ -143,51 +264,14 @@ def duration(ms: float) -> str:
     return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.2f} s"
 
 
-class _InOrder:
-    """Passes results on in input order, each as soon as those before it are done."""
-
-    def __init__(self, emit: Callable[[DeliveryOutcome], None]) -> None:
-        self._emit = emit
-        self._next = 0
-        self._waiting: dict[int, DeliveryOutcome] = {}
-
-    def __call__(self, index: int, outcome: DeliveryOutcome) -> None:
-        self._waiting[index] = outcome
-        while self._next in self._waiting:
-            self._emit(self._waiting.pop(self._next))
-            self._next += 1
-
-
-def _with_progress(
-    output: Output,
-    requests: Sequence[OutgoingRequest],
-    policy: ResendPolicy,
-    concurrency: int,
-    in_order: _InOrder | None,
-) -> list[DeliveryOutcome]:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    from vwh.delivery import deliver_all
-
-    columns = (BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=output.err, transient=True) as progress:
-        task = progress.add_task("replay", total=len(requests))
-
-        def done(index: int, outcome: DeliveryOutcome) -> None:
-            progress.advance(task)
-            if in_order is not None:
-                in_order(index, outcome)
-
-        return deliver_all(requests, policy, concurrency=concurrency, on_done=done)
-
-
 def _plain(output: Output, o: DeliveryOutcome, verbose: bool) -> None:
     tries = _plural(len(o.attempts), "attempt")
     fields = (o.request.label, o.outcome.value, answer(o.last), tries, duration(o.elapsed_ms))
-    output.line("\t".join(fields))
+    output.line("\t".join(map(inert, fields)))  # a tab in a name cannot add a field
     if verbose:
         for a in o.attempts:
-            output.line(f"  {_attempt_heading(a)}: {answer(a)} in {duration(a.latency_ms)}")
+            heading = _attempt_heading(a)
+            output.line(inert(f"  {heading}: {answer(a)} in {duration(a.latency_ms)}"))
 
 
 def _attempt_heading(a: Attempt) -> str:

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+from vwh.cli import api_options as opt
+
+if TYPE_CHECKING:
+    from vwh.samples import SampleOptions
 
 
 def sample(
@@ -25,8 +32,26 @@ def sample(
         help="Add a flat custom field, as configured in the step (KEY:=JSON for a number,"
         " true, false or null; repeatable).",
     ),
+    from_id: str | None = typer.Option(
+        None,
+        "--from",
+        metavar="ID",
+        help="Build the body from this real record (AG-...:ORD-..., AG-..., U-...), fetched"
+        " from Vendasta's API with credentials as for `vwh fetch`; what the API does not"
+        " give keeps the sample's value.",
+    ),
+    json_meta: bool = typer.Option(
+        False, "--json-meta", help="With --from: print {body, real, sample, notes} as JSON."
+    ),
+    env: opt.Env | None = opt.env_option(),
+    base_url: str | None = opt.base_url_option(),
+    access_token: str | None = opt.access_token_option(),
+    credentials: Path | None = opt.credentials_option(),
+    token_url: str | None = opt.token_url_option(),
+    timeout: float = opt.timeout_option(),
 ) -> None:
     """Print a webhook body like Vendasta's, e.g. `vwh sample order > order.json`."""
+    from vwh.errors import UsageError
     from vwh.fields import parse_fields
     from vwh.samples import SampleOptions, sample_bytes
 
@@ -37,8 +62,47 @@ def sample(
         seed=seed,
         step=step,
         fields=tuple(parse_fields(field or (), "--field").items()),
+    ).checked()
+    if from_id is None:
+        if json_meta:
+            raise UsageError("--json-meta needs --from ID")
+        sys.stdout.write(sample_bytes(kind, options).decode("ascii"))
+        return
+    if account is not None:
+        raise UsageError("--account and --from contradict each other: --from names the record")
+    api = opt.ApiOptions(env, base_url, access_token, credentials, token_url, timeout=timeout)
+    _from_api(kind, from_id, options, api, json_meta)
+
+
+def _from_api(
+    kind: str, record_id: str, options: SampleOptions, api: opt.ApiOptions, json_meta: bool
+) -> None:
+    """Fetch, then the body on stdout and which of its fields are real on stderr."""
+    import asyncio
+    import json
+
+    from vwh.cli.output import Output
+    from vwh.samples import RealSample, sample_from_api
+    from vwh.sanitize import inert, json_line
+
+    client = api.client()
+
+    async def go() -> RealSample:
+        async with client:
+            return await sample_from_api(client, kind, record_id, options)
+
+    got = asyncio.run(go())
+    out = Output()
+    for note in got.notes:
+        out.warn(inert(f"could not read the {note}"))
+    sampled = ", ".join(got.sampled) or "none"
+    out.err.print(
+        inert(f"real (from the API): {', '.join(got.real)}; sample: {sampled}"), markup=False
     )
-    sys.stdout.write(sample_bytes(kind, options.checked()).decode("ascii"))
+    if json_meta:
+        out.line(json_line(got.meta()))
+    else:
+        out.line(json.dumps(got.body, indent=2))  # ASCII, every control escaped: inert as is
 
 
 def register(app: typer.Typer) -> None:
