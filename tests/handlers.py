@@ -13,7 +13,7 @@ import json
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 TOKEN = "s3cret-verifier-token"
@@ -28,12 +28,20 @@ def make_handler(
     delay: float = 0.0,
     repeat_status: int = 200,
     strict_fields: bool = False,
+    place: tuple[str, str] = ("header", "verifier-token"),
+    answer: object = None,
 ) -> Starlette:
-    """A handler at PATH; the defaults make the correct one."""
-    seen: set[bytes] = set()
+    """A handler at PATH; the defaults make the correct one.
 
-    async def hook(request: Request) -> JSONResponse:
-        given = request.headers.get("verifier-token", "")
+    `place`: where it reads the token (header, query or cookie, and the name);
+    `answer`: what a processed delivery gets (a JSON value, or bytes as they are).
+    """
+    seen: set[bytes] = set()
+    kind, name = place
+    read = {"header": "headers", "query": "query_params", "cookie": "cookies"}[kind]
+
+    async def hook(request: Request) -> Response:
+        given = getattr(request, read).get(name, "")
         if check_token and not hmac.compare_digest(given.encode(), TOKEN.encode()):
             return JSONResponse({"error": "wrong or missing token"}, status_code=401)
         raw = await request.body()
@@ -50,7 +58,9 @@ def make_handler(
         if raw in seen:
             return JSONResponse({"status": "already processed"}, status_code=repeat_status)
         seen.add(raw)
-        return JSONResponse({"status": "processed"})
+        if isinstance(answer, bytes):
+            return Response(answer, media_type="text/plain")
+        return JSONResponse({"status": "processed"} if answer is None else answer)
 
     return Starlette(routes=[Route(PATH, hook, methods=["POST"])])
 

@@ -77,7 +77,8 @@ def test_select_checks_takes_names_numbers_and_commas_in_suite_order() -> None:
     ("only", "skip", "message"),
     [
         (["nine"], [], "unknown check 'nine': choose from 1 valid, 2 wrong-token"),
-        (["9"], [], "unknown check '9'"),
+        (["10"], [], "unknown check '10'"),  # 9 is response-data
+        (["9"], [], "response-data needs --expect-response"),
         (["valid"], ["1"], "no check left to run"),
         (["timing"], [], "timing measures the valid deliveries"),
         ([], ["valid,header-case,unknown-fields,repeat"], "timing measures"),

@@ -268,3 +268,21 @@ def test_a_non_ascii_token_goes_out_as_utf8_and_vwh_accepts_it(tmp_path: Path) -
 def test_a_token_that_is_not_utf8_is_refused_not_altered() -> None:
     with pytest.raises(UsageError, match="not UTF-8"):
         build_request("http://127.0.0.1:1/", ORDER, token="\udcffTö")
+
+
+def test_query_cookies_and_the_token_in_either_place() -> None:
+    from vwh.webhook import TokenPlace
+
+    request = build_request(
+        "http://h/x?a=1", b"{}", token="t k", token_place=TokenPlace("query", "sig"),
+        query=[("b", "2 3")], cookies=[("theme", "dark")],
+    )  # fmt: skip
+    assert request.url == "http://h/x?a=1&b=2%203&sig=t%20k"
+    assert ("Cookie", "theme=dark") in request.headers
+    assert all(name != "Verifier-Token" for name, _ in request.headers)
+    cookie = build_request(
+        "http://h/x", b"{}", token="t", token_place=TokenPlace("cookie", "s"),
+        extra_headers=[("Cookie", "a=1; s=old")],
+    )  # fmt: skip
+    assert [h for h in cookie.headers if h[0] == "Cookie"] == [("Cookie", "a=1; s=t")]
+    assert cookie.url == "http://h/x"

@@ -6,7 +6,7 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ import pytest
 from tests.helpers import ListenerProcess, vwh_env
 from vwh.http_guard import MAX_HEAD_BYTES, describe_refused
 from vwh.store import CapturedRequest, CaptureStore
+from vwh.webhook import mask_header_value
 
 TOKEN = "s3cret-verifier-token"
 TIMEOUT = 1.0  # VWH_CLIENT_TIMEOUT for these listeners
@@ -242,12 +243,28 @@ def test_describe_refused_masks_secrets_in_fields_and_bytes() -> None:
     raw = (
         b"POST /p?q=1 HTTP/1.1\r\nVerifier-Token: " + TOKEN.encode() + b"\r\nX-A: b\x00\r\n\r\nrest"
     )
-    head = describe_refused(raw, lambda name: name == "verifier-token", "verifier-token")
+    head = describe_refused(raw, _masking({"verifier-token"}), "verifier-token")
     assert (head.method, head.path, head.query, head.token) == ("POST", "/p", "q=1", TOKEN.encode())
     assert head.headers[0][0] == "verifier-token" and TOKEN not in head.headers[0][1]
     assert head.headers[1] == ("x-a", "b\x00")
     assert TOKEN.encode() not in head.raw and head.raw.endswith(b"X-A: b\x00\r\n\r\nrest")
-    assert describe_refused(b"\x16\x03", lambda name: False, "t").method == ""
+    assert describe_refused(b"\x16\x03", _masking(set()), "t").method == ""
+
+
+def _masking(configured: set[str]) -> Callable[[str, str], str]:
+    names = frozenset(configured)
+    return lambda name, value: mask_header_value(name, value, names)
+
+
+def test_describe_refused_masks_only_the_secret_cookie() -> None:
+    raw = b"POST /p HTTP/1.1\r\nCookie: theme=dark; vwh_token=" + TOKEN.encode() + b"\r\n\r\n"
+    head = describe_refused(raw, _masking({"vwh_token"}), "")
+    assert head.token is None and (b"cookie", b"theme=dark; vwh_token=" + TOKEN.encode()) in (
+        head.fields
+    )
+    [(name, value)] = head.headers
+    assert name == "cookie" and value.startswith("theme=dark; vwh_token=••••")
+    assert TOKEN.encode() not in head.raw and b"theme=dark" in head.raw
 
 
 def test_parallel_refusals_leave_the_server_answering(
@@ -287,3 +304,36 @@ def test_a_refused_request_keeps_no_secret_of_its_query_or_headers(
     assert record.query.startswith("access_token=") and record.query.endswith("&page=2")
     kept = store.read_bytes() + b"".join(p.read_bytes() for p in store.parent.glob("*-wal"))
     assert b"hunter2" not in kept and b"page=2" in kept
+
+
+@pytest.mark.parametrize(
+    ("place", "request_line", "field"),
+    [
+        (
+            ("--token-query", "sig"),
+            b"POST /q?sig=" + TOKEN.encode() + b"&page=2 HTTP/1.1\r\n",
+            b"X-A: b\x00c\r\n",
+        ),
+        (
+            ("--token-cookie", "vwh_token"),
+            b"POST /q?page=2 HTTP/1.1\r\n",
+            b"Cookie: theme=dark; vwh_token=" + TOKEN.encode() + b"\r\nX-A: b\x00c\r\n",
+        ),
+    ],
+    ids=["query", "cookie"],
+)
+def test_a_refused_request_masks_a_token_query_or_cookie_and_judges_it(
+    tmp_path: Path, place: tuple[str, str], request_line: bytes, field: bytes
+) -> None:
+    store = tmp_path / "store.sqlite3"
+    env = vwh_env(VWH_STORE=str(store), VWH_CLIENT_TIMEOUT=str(TIMEOUT))
+    with ListenerProcess("--token", TOKEN, *place, env=env) as proc:
+        answer, _ = exchange(proc.port, request_line + field + b"\r\n")
+        assert status_of(answer) == 400
+        [record] = kept_after(store, 0)
+    assert record.verdict == "ok"  # the token was in its place, right
+    assert record.query.endswith("page=2")
+    if place[0] == "--token-cookie":  # the other cookies stay readable
+        assert ("cookie", "theme=dark; vwh_token=••••en (21 chars)") in record.headers
+    kept = store.read_bytes() + b"".join(p.read_bytes() for p in store.parent.glob("*-wal"))
+    assert TOKEN.encode() not in kept and b"page=2" in kept

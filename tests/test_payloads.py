@@ -206,3 +206,20 @@ def test_a_body_with_the_same_keys_but_no_kind_is_just_a_body(tmp_path: Path) ->
     raw = b'{"method": "GET", "path": "/x", "query": "", "body": "{}"}'
     [payload] = load_sources([str(write(tmp_path / "b.jsonl", raw))]).payloads
     assert (payload.body, payload.method, payload.path) == (raw, "POST", None)
+
+
+def test_kept_and_exported_requests_carry_their_query_and_readable_cookies(
+    store_path: Path, tmp_path: Path
+) -> None:
+    """The same query field for both (as kept, secrets masked); masked cookies left out."""
+    cookie = ("cookie", "theme=dark; vwh_sig=••••en (21 chars); lang=fr")
+    query = "src=v&sig=••••en (21 chars)"
+    with CaptureStore(store_path) as store:
+        kept_id = keep(store, body=ORDER, query=query, headers=[cookie])
+    [kept] = load_history(store_path, [kept_id]).payloads
+    record = {"kind": "vwh.request", "method": "POST", "path": "/h", "query": query,
+              "headers": [list(cookie)], "body": "{}"}  # fmt: skip
+    [exported] = load_sources([str(write(tmp_path / "x.ndjson", json.dumps(record)))]).payloads
+    for payload in (kept, exported):
+        assert payload.query == query
+        assert payload.cookies == (("theme", "dark"), ("lang", "fr"))

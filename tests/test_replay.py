@@ -154,3 +154,25 @@ def test_a_reader_that_fails_ends_the_batch_with_its_error() -> None:
 
     with pytest.raises(OSError, match="disk gone"):
         stream("http://127.0.0.1:9/", broken(), 2, lambda o: None)
+
+
+# One query field: a kept or exported request's query as the store kept it, secrets
+# masked; a masked value stands for a secret never kept, so it is never sent.
+MASKED_QUERY = "src=v&sig=••••en (21 chars)&page=2"
+
+
+@pytest.mark.parametrize("path", [None, "/hooks"], ids=["kept", "exported"])
+def test_masked_query_values_are_never_sent(path: str | None) -> None:
+    from vwh.webhook import TokenPlace
+
+    payload = Payload("#1", b"{}", path=path, query=MASKED_QUERY)
+    bare = Target("http://h:1/").request_for(payload)
+    assert "••••" not in bare.url and "%E2%80%A2" not in bare.url
+    assert bare.url.endswith("?src=v&page=2")
+    place = Target("http://h:1/", "tok-now", token_place=TokenPlace("query", "sig"))
+    assert place.request_for(payload).url.endswith("?src=v&page=2&sig=tok-now")
+
+
+def test_a_query_with_nothing_masked_goes_out_byte_for_byte() -> None:
+    payload = Payload("#1", b"{}", path="/h", query="a=%20b&&c")
+    assert Target("http://h:1/").request_for(payload).url == "http://h:1/h?a=%20b&&c"

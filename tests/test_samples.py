@@ -16,12 +16,28 @@ ACCOUNT = r"AG-[A-Z0-9]{10}"
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_every_kind_has_ids_in_vendasta_shapes(kind: str) -> None:
-    body = sample_body(kind)
+    body = sample_body(kind, SampleOptions(step="trigger"))
     assert all(isinstance(v, str) for v in body.values())
     assert re.fullmatch(ACCOUNT, body["accountId"])
     assert re.fullmatch(f"Automation-{UUID}", body["automationId"])
     assert re.fullmatch(r"[A-Z0-9]{2,6}", body["partnerId"])
     assert body["marketId"] == "default"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_send_a_webhook_step_is_the_default_and_has_no_automation_id(kind: str) -> None:
+    send, trigger = (sample_body(kind, SampleOptions(seed=5, step=s)) for s in ("send", "trigger"))
+    assert sample_body(kind, SampleOptions(seed=5)) == send
+    assert "automationId" not in send and send == {
+        k: v for k, v in trigger.items() if k != "automationId"
+    }
+
+
+def test_custom_fields_are_added_flat_and_nesting_is_refused() -> None:
+    body = sample_body("order", SampleOptions(fields=(("plan", "gold"), ("seats", 3))))
+    assert body["plan"] == "gold" and body["seats"] == 3
+    with pytest.raises(UsageError, match="would nest"):
+        SampleOptions(fields=(("plan", {"a": 1}),)).checked()
 
 
 def test_an_order_names_its_account_in_the_order_id() -> None:
@@ -93,11 +109,11 @@ def test_a_body_from_real_records_says_which_fields_are_real() -> None:
     order_id = "AG-7PQTGLLXQQ:ORD-S548DKHMKX"
     got = body_from_records(
         "order", order_id, order=_api_doc("order"), account=_api_doc("account"),
-        options=SampleOptions(seed=1),
+        options=SampleOptions(seed=1, step="trigger"),
     )  # fmt: skip
     assert got.body == {
         "accountId": "AG-7PQTGLLXQQ",
-        "automationId": sample_body("order", SampleOptions(seed=1))["automationId"],
+        "automationId": sample_body("order", SampleOptions(seed=1, step="trigger"))["automationId"],
         "entityId": order_id,
         "marketId": "saskatoon",
         "orderId": order_id,

@@ -115,6 +115,24 @@ def test_to_json_is_json_ready(store_path: Path) -> None:
     assert data["path"] == "/hook"
 
 
+def test_an_older_store_gains_the_answer_check_column(tmp_path: Path) -> None:
+    """A store written before --expect-response existed opens, keeps and reads verdicts."""
+    path = tmp_path / "old.sqlite3"
+    with CaptureStore(path) as store:
+        store.add(CapturedRequest(received_at=1.0, method="POST", path="/old"))
+    conn = sqlite3.connect(path)
+    conn.execute("ALTER TABLE requests DROP COLUMN answer_check")
+    conn.commit()
+    conn.close()
+    with CaptureStore(path) as store:
+        store.add(
+            CapturedRequest(received_at=2.0, method="POST", path="/new", answer_check="ok (1 keys)")
+        )
+        old, new = list(store.iter_all())
+    assert (old.path, old.answer_check) == ("/old", None)
+    assert (new.path, new.answer_check) == ("/new", "ok (1 keys)")
+
+
 def test_a_display_that_fails_stops_neither_the_writer_nor_later_displays(
     store_path: Path,
 ) -> None:

@@ -200,3 +200,39 @@ def test_bounds_do_not_refuse_what_only_looks_deep_or_long() -> None:
     assert parse_body(b'{"a": "\\"' + b", [" * 200 + b'"}')  # an escaped quote
     assert len(parse_body(b'{"a": [' + b"[]," * 5000 + b"1]}")["a"]) == 5001
     assert parse_body(b'{"n": ' + b"7" * MAX_NUMBER_DIGITS + b"}")
+
+
+# The Send a webhook step's places for a secret: query parameters and cookies.
+def test_mask_cookie_masks_secret_cookies_and_keeps_the_rest() -> None:
+    from vwh.webhook import cookie_names, mask_cookie
+
+    header = "theme=dark; session=abcdefghijkl; vwh_sig=s3cret-value-1; lang=en"
+    masked = mask_cookie(header, frozenset({"vwh_sig"}))
+    assert masked == "theme=dark; session=••••kl (12 chars); vwh_sig=••••-1 (14 chars); lang=en"
+    assert cookie_names(masked) == ["theme", "session", "vwh_sig", "lang"]
+    assert mask_cookie("a=1; b=2") == "a=1; b=2"
+
+
+def test_the_token_is_read_from_the_query_or_a_cookie_as_bytes() -> None:
+    from vwh.webhook import find_cookie, find_query_value
+
+    assert find_query_value(b"a=1&sig=t%C3%B6+k&sig=other", "sig") == "tö k".encode()
+    assert find_query_value(b"a=1&sig", "sig") == b""
+    assert find_query_value(b"a=1", "sig") is None
+    headers = [(b"x", b"y"), (b"cookie", b"a=1; s=tok; s=2")]
+    assert find_cookie(headers, b"s") == b"tok" and find_cookie(headers, b"z") is None
+
+
+def test_one_token_place_at_a_time() -> None:
+    import pytest
+
+    from vwh.errors import UsageError
+    from vwh.webhook import TokenPlace, token_place
+
+    assert token_place() == TokenPlace("header", "Verifier-Token")
+    assert token_place(query="sig").describe() == "query parameter sig"
+    assert token_place(cookie="s").describe() == "cookie s"
+    with pytest.raises(UsageError, match="--token-header and --token-cookie"):
+        token_place("X", None, "s")
+    with pytest.raises(UsageError, match="bad --token-query name"):
+        token_place(query="a&b")

@@ -1,11 +1,10 @@
 """`vwh check`: a short suite of deliveries that grades a webhook handler.
 
-Each check sends one delivery and judges the answer by what Vendasta does with it
-(2xx done, 4xx dropped for good, 5xx or no answer resent). A result says what was
-sent, what came back and, when it did not pass, what that means in production and
-how to fix it. Checks run one at a time in the order of CHECKS; `repeat` resends
-check 1's exact request near the end, as a late resend would arrive. The suite never
-prints: the CLI renders the report.
+The checks and their rules are data (vwh.checks); this module plans each check's
+delivery, sends them one at a time in the order of CHECKS and builds the report. A
+result says what was sent, what came back and, when it did not pass, what that means
+in production and how to fix it. `repeat` resends check 1's exact request near the
+end, as a late resend would arrive. The suite never prints: the CLI renders the report.
 """
 
 from __future__ import annotations
@@ -14,275 +13,73 @@ import json
 import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
-from vwh.delivery import Attempt, OutgoingRequest, build_request, check_url
-from vwh.errors import ExitCode, UsageError
+from vwh.checks import (
+    _BACKGROUND,
+    _BY_KEY,
+    _LATE,
+    BAD_JSON,
+    CHECK_NAMES,
+    CHECKS,
+    REAL_WORK,
+    RESPONSE_DATA,
+    RESPONSE_SNIPPET,
+    RULES,
+    TIMED,
+    UNKNOWN_FIELDS,
+    WARN_AFTER,
+    Answer,
+    CheckConfig,
+    CheckSpec,
+    Result,
+    Rule,
+    _slowness,
+    classify,
+    duration,
+    judge,
+    select_checks,
+)
+from vwh.delivery import Attempt, OutgoingRequest, build_request
+from vwh.errors import ExitCode
 from vwh.outbound import OutboundClient, ensure_reachable
 from vwh.samples import SampleOptions, sample_body
 from vwh.sanitize import inert
 from vwh.webhook import (
-    DEFAULT_TOKEN_HEADER,
-    VENDASTA_TIMEOUT,
     InvalidBody,
+    TokenPlace,
     body_ids,
     mask_headers,
     parse_body,
     vendasta_reaction,
 )
 
-WARN_AFTER = 10.0  # seconds: slower valid deliveries get a warning
-BAD_JSON = b'{"orderId": '  # cut short, as a broken client or proxy would
-UNKNOWN_FIELDS = {"vwhNewField": "added by vwh check", "vwhNewFlag": "true"}
-RESPONSE_SNIPPET = 200  # characters of an answer's body kept in a result
-
-
-class Result(str, Enum):
-    PASSED = "passed"
-    WARNING = "warning"
-    FAILED = "failed"
-
-
-class Answer(str, Enum):
-    """The kind of answer a delivery got: what the verdict of a check turns on."""
-
-    SUCCESS = "2xx"
-    REDIRECT = "3xx"
-    REFUSED = "4xx"
-    SERVER_ERROR = "5xx"
-    NO_ANSWER = "no answer"  # nothing within the timeout
-    BROKEN = "broken"  # the connection failed or closed before a full answer
-
-
-def classify(attempt: Attempt) -> Answer:
-    status = attempt.status
-    if status is None:
-        return Answer.NO_ANSWER if attempt.timed_out else Answer.BROKEN
-    if 200 <= status < 300:
-        return Answer.SUCCESS
-    if 300 <= status < 400:
-        return Answer.REDIRECT
-    return Answer.SERVER_ERROR if status >= 500 else Answer.REFUSED
-
-
-@dataclass(frozen=True)
-class CheckSpec:
-    number: int
-    name: str
-    title: str
-    expected: str
-
-
-CHECKS = (
-    CheckSpec(1, "valid", "a valid delivery", "2xx"),
-    CheckSpec(2, "wrong-token", "a wrong token", "4xx"),
-    CheckSpec(3, "missing-token", "no token header", "4xx"),
-    CheckSpec(4, "header-case", "the token header in another letter case", "2xx"),
-    CheckSpec(5, "bad-json", "malformed JSON", "4xx"),
-    CheckSpec(6, "unknown-fields", "unknown extra fields", "2xx"),
-    CheckSpec(7, "repeat", "the same delivery again", "2xx"),
-    CheckSpec(8, "timing", "latency of the valid deliveries", "answers in time"),
-)
-CHECK_NAMES = tuple(spec.name for spec in CHECKS)
-_BY_KEY = {key: spec for spec in CHECKS for key in (spec.name, str(spec.number))}
-# The checks that send a valid body with the right token: the handler does its real work.
-REAL_WORK = ("valid", "header-case", "unknown-fields", "repeat")
-
-# (result, what it means in production, how to fix it); "{header}" is the token header.
-Rule = tuple[Result, str, str]
-
-_LATE = f"Vendasta stops waiting after {VENDASTA_TIMEOUT:g} s and resends: the work may run twice"
-_BACKGROUND = (
-    "answer 2xx within seconds and hand slow work to a background job (a queue, a workflow)"
-)
-_OPEN_SCHEMA = (
-    "ignore fields you do not know: no closed schema (extra='forbid', additionalProperties: false)"
-)
-_EXPECT_2XX: dict[Answer, Rule] = {
-    Answer.REDIRECT: (
-        Result.FAILED,
-        "Vendasta does not follow redirects: it records a failed step and never resends",
-        "give the automation the final URL (check http or https, and the trailing slash)",
-    ),
-    Answer.REFUSED: (
-        Result.FAILED,
-        "Vendasta records a failed step and never resends: the delivery is lost",
-        "accept a delivery with the right token and a valid body; the answer says why it did not",
-    ),
-    Answer.SERVER_ERROR: (
-        Result.FAILED,
-        "Vendasta resends it, again and again while it keeps failing",
-        "find the error in the handler's log; answer 2xx once a delivery is handled",
-    ),
-    Answer.NO_ANSWER: (Result.FAILED, _LATE, _BACKGROUND),
-    Answer.BROKEN: (
-        Result.FAILED,
-        "Vendasta resends it",
-        "the connection failed or closed before a full answer: look for a crash or a proxy",
-    ),
-}
-_EXPECT_4XX: dict[Answer, Rule] = {
-    Answer.REDIRECT: (
-        Result.WARNING,
-        "Vendasta would not follow the redirect nor resend, but a redirect hides the reason",
-        "answer 401 or 403 to a request you refuse",
-    ),
-    Answer.SERVER_ERROR: (
-        Result.FAILED,
-        "Vendasta would resend it again and again, and it can never succeed",
-        "answer a 4xx, never 5xx, to a request you will never accept",
-    ),
-    Answer.NO_ANSWER: (
-        Result.FAILED,
-        "Vendasta would resend it again and again, and it can never succeed",
-        "refuse it at once with a 4xx, before any slow work",
-    ),
-    Answer.BROKEN: (
-        Result.FAILED,
-        "Vendasta would resend it",
-        "refuse it with a 4xx instead of dropping the connection",
-    ),
-}
-# An answer with no rule passes.
-RULES: dict[str, dict[Answer, Rule]] = {
-    "valid": _EXPECT_2XX,
-    "wrong-token": {
-        **_EXPECT_4XX,
-        Answer.SUCCESS: (
-            Result.FAILED,
-            "forged requests are accepted: anyone who finds the URL can trigger the handler",
-            "compare the {header} header with your secret (hmac.compare_digest) before anything"
-            " else; answer 401 when it differs",
-        ),
-        Answer.SERVER_ERROR: (
-            Result.FAILED,
-            "Vendasta would resend a delivery with a wrong token (say, after the secret"
-            " changed) forever",
-            "answer 401, never 5xx, to a wrong token",
-        ),
-    },
-    "missing-token": {
-        **_EXPECT_4XX,
-        Answer.SUCCESS: (
-            Result.FAILED,
-            "requests without a token are accepted: anyone who finds the URL can trigger the"
-            " handler",
-            "refuse a request without the {header} header (a common bug: checking the token"
-            " only when it is there)",
-        ),
-        Answer.SERVER_ERROR: (
-            Result.FAILED,
-            "Vendasta would resend a delivery without a token forever",
-            "answer 401 when the {header} header is absent; read it with a default, not a crash",
-        ),
-    },
-    "header-case": {
-        **_EXPECT_2XX,
-        Answer.REFUSED: (
-            Result.FAILED,
-            "deliveries whose header name arrives in another case (proxies and HTTP/2"
-            " lower-case them) are refused and never resent",
-            "look the {header} header up case-insensitively, as the framework's headers"
-            " object does",
-        ),
-    },
-    "bad-json": {
-        **_EXPECT_4XX,
-        Answer.SUCCESS: (
-            Result.WARNING,
-            "Vendasta would record success for a body the handler could not read",
-            "answer 400 when the body is not valid JSON",
-        ),
-        Answer.SERVER_ERROR: (
-            Result.FAILED,
-            "Vendasta would resend a body that can never be parsed, again and again",
-            "catch the JSON error and answer 400",
-        ),
-    },
-    "unknown-fields": {
-        **_EXPECT_2XX,
-        Answer.REFUSED: (
-            Result.FAILED,
-            "the day Vendasta adds a field, every delivery is refused and never resent",
-            _OPEN_SCHEMA,
-        ),
-        Answer.SERVER_ERROR: (
-            Result.FAILED,
-            "the day Vendasta adds a field, every delivery fails and is resent",
-            _OPEN_SCHEMA,
-        ),
-    },
-    "repeat": {
-        **_EXPECT_2XX,
-        Answer.REFUSED: (
-            Result.WARNING,
-            "Vendasta records a failed step for a delivery the handler already processed",
-            "answer 2xx to a delivery already handled, without doing the work again",
-        ),
-        Answer.SERVER_ERROR: (
-            Result.FAILED,
-            "a resent delivery fails again, so Vendasta keeps resending it",
-            "make the handler idempotent: remember handled deliveries (say, by automationId"
-            " and orderId) and answer 2xx to a repeat",
-        ),
-    },
-}
-
-
-@dataclass(frozen=True)
-class CheckConfig:
-    """What to check and how; validated on creation (UsageError)."""
-
-    url: str
-    token: str
-    token_header: str = DEFAULT_TOKEN_HEADER
-    extra_headers: tuple[tuple[str, str], ...] = ()
-    payload: bytes | None = None  # the valid body (a JSON object); None: a sample order
-    payload_label: str = ""  # where the payload came from, for the report
-    timeout: float = VENDASTA_TIMEOUT
-    warn_after: float = WARN_AFTER
-    checks: tuple[str, ...] = CHECK_NAMES
-
-    def __post_init__(self) -> None:
-        check_url(self.url)
-        if not self.token:
-            raise UsageError("the token is empty: give the token your automation sends")
-        if not self.token_header or any(c in self.token_header for c in " \t\r\n:"):
-            raise UsageError(f"bad token header name {self.token_header!r}")
-        for name, _ in self.extra_headers:
-            if name.lower() == self.token_header.lower():
-                raise UsageError(
-                    f"header {name}: the checks set the token header themselves; use --token"
-                )
-        if self.timeout <= 0:
-            raise UsageError("the timeout must be more than 0 seconds")
-        object.__setattr__(self, "checks", select_checks(self.checks))
-
-
-def select_checks(only: Iterable[str] = (), skip: Iterable[str] = ()) -> tuple[str, ...]:
-    """The checks to run, in suite order, from names or numbers (comma-separated or not)."""
-    wanted = _check_names(only) or set(CHECK_NAMES)
-    skipped = _check_names(skip)
-    chosen = tuple(n for n in CHECK_NAMES if n in wanted and n not in skipped)
-    if not chosen:
-        raise UsageError("no check left to run")
-    if "timing" in chosen and not set(chosen) & set(REAL_WORK):
-        raise UsageError(
-            f"timing measures the valid deliveries: also run one of {', '.join(REAL_WORK)}"
-        )
-    return chosen
-
-
-def _check_names(values: Iterable[str]) -> set[str]:
-    names = set()
-    for value in values:
-        for key in filter(None, (k.strip().lower() for k in value.split(","))):
-            if key not in _BY_KEY:
-                choices = ", ".join(f"{s.number} {s.name}" for s in CHECKS)
-                raise UsageError(f"unknown check {key!r}: choose from {choices}")
-            names.add(_BY_KEY[key].name)
-    return names
+__all__ = [  # what callers used from here before the checks moved to vwh.checks
+    "BAD_JSON",
+    "CHECKS",
+    "CHECK_NAMES",
+    "RULES",
+    "UNKNOWN_FIELDS",
+    "WARN_AFTER",
+    "Answer",
+    "CheckConfig",
+    "CheckReport",
+    "CheckResult",
+    "CheckSpec",
+    "Delivery",
+    "Result",
+    "classify",
+    "ensure_reachable",
+    "fresh_ids",
+    "judge",
+    "judge_timing",
+    "plan_deliveries",
+    "run",
+    "run_checks",
+    "select_checks",
+]
+# The body of the original step: what vwh check sends whatever the step (see samples).
+_CHECK_SAMPLE = SampleOptions(step="trigger")
 
 
 @dataclass(frozen=True)
@@ -318,10 +115,11 @@ def plan_deliveries(config: CheckConfig) -> dict[str, Delivery]:
         valid_bytes = config.payload
         origin = f"{config.payload_label or 'payload'} as-is"
     else:
-        base = sample_body("order")
+        base = sample_body("order", _CHECK_SAMPLE)
         valid_bytes = _encode(base)
         origin = "sample order"
-    header = config.token_header
+    place = config.place
+    header = place.name
     wrong = config.token[:-1] + ("x" if config.token[-1] != "x" else "y")
     other_case = header.lower() if header != header.lower() else header.upper()
 
@@ -329,7 +127,14 @@ def plan_deliveries(config: CheckConfig) -> dict[str, Delivery]:
         body: bytes, sent: str, token: str | None = config.token, name: str = header
     ) -> Delivery:
         request = build_request(
-            config.url, body, token=token, token_header=name, extra_headers=config.extra_headers
+            config.url,
+            body,
+            token=token,
+            token_header=name,
+            extra_headers=config.extra_headers,
+            token_place=TokenPlace(place.kind, name),
+            query=config.query,
+            cookies=config.cookies,
         )
         kind = "right" if token == config.token else "none" if token is None else "wrong"
         return Delivery(request, sent, kind, name)
@@ -339,7 +144,7 @@ def plan_deliveries(config: CheckConfig) -> dict[str, Delivery]:
     return {
         "valid": valid,
         "wrong-token": make(_encode(fresh_ids(base)), "fresh ids, wrong token", wrong),
-        "missing-token": make(_encode(fresh_ids(base)), f"fresh ids, no {header}", None),
+        "missing-token": make(_encode(fresh_ids(base)), f"fresh ids, no {place.describe()}", None),
         "header-case": make(
             _encode(fresh_ids(base)), f"fresh ids, token in {other_case}", name=other_case
         ),
@@ -348,6 +153,7 @@ def plan_deliveries(config: CheckConfig) -> dict[str, Delivery]:
             _encode(fresh_ids(base) | UNKNOWN_FIELDS),
             f"fresh ids + {len(UNKNOWN_FIELDS)} new fields, right token",
         ),
+        RESPONSE_DATA: make(_encode(fresh_ids(base)), "fresh ids, right token, answer read"),
         "repeat": Delivery(
             valid.request,
             "a valid delivery, sent twice" if primed else "check 1 again, byte for byte",
@@ -360,7 +166,7 @@ def plan_deliveries(config: CheckConfig) -> dict[str, Delivery]:
 def fresh_ids(body: dict[str, Any]) -> dict[str, Any]:
     """The body with new order, user and automation ids (same account and partner)."""
     account = body.get("accountId")
-    options = SampleOptions(account=str(account) if account else None)
+    options = SampleOptions(account=str(account) if account else None, step="trigger")
     order, user = sample_body("order", options), sample_body("user", options)
     new = {"orderId": order["orderId"], "userId": user["userId"]}
     out = dict(body)
@@ -428,31 +234,6 @@ class CheckResult:
         return doc | self.timing
 
 
-def judge(name: str, attempt: Attempt, config: CheckConfig) -> Rule | None:
-    """The verdict on one delivery's answer; None when it passed."""
-    answer = classify(attempt)
-    rule = RULES[name].get(answer)
-    if rule is None and answer is Answer.SUCCESS and name == "valid":
-        rule = _slowness(attempt.latency_ms, config)
-    if rule is None:
-        return None
-    result, effect, fix = rule
-    return result, effect.format(header=config.token_header), fix.format(header=config.token_header)
-
-
-def _slowness(latency_ms: float, config: CheckConfig) -> Rule | None:
-    if latency_ms > VENDASTA_TIMEOUT * 1000:
-        return Result.FAILED, _LATE, _BACKGROUND
-    if latency_ms > config.warn_after * 1000:
-        return (
-            Result.WARNING,
-            f"Vendasta waits up to {VENDASTA_TIMEOUT:g} s, but a handler this slow risks"
-            " timeouts and resends when it is busy",
-            _BACKGROUND,
-        )
-    return None
-
-
 def judge_timing(timed: Sequence[tuple[CheckSpec, Attempt]], config: CheckConfig) -> CheckResult:
     """Median and worst latency of the valid deliveries; no answer in time is a failure."""
     spec = _BY_KEY["timing"]
@@ -473,10 +254,6 @@ def judge_timing(timed: Sequence[tuple[CheckSpec, Attempt]], config: CheckConfig
     return CheckResult(spec, result, sent, got, effect, fix, timing=timing)
 
 
-def duration(ms: float) -> str:
-    return f"{ms:.0f} ms" if ms < 10_000 else f"{ms / 1000:.1f} s"
-
-
 def _checks(numbers: Sequence[int]) -> str:
     return f"Check{'s' * (len(numbers) > 1)} {_and(str(n) for n in numbers)}"
 
@@ -495,6 +272,7 @@ class CheckReport:
     url: str
     token_header: str
     results: tuple[CheckResult, ...]
+    token_where: str = ""  # 'query parameter sig' or 'cookie s' when not in a header
 
     def count(self, result: Result) -> int:
         return sum(r.result is result for r in self.results)
@@ -536,14 +314,26 @@ class CheckReport:
             )
         return notes
 
+    @property
+    def not_run(self) -> list[str]:
+        """Checks these options could not run, and what would run them."""
+        if any(r.spec.name == RESPONSE_DATA for r in self.results):
+            return []
+        return [
+            "Check 9 response-data was not run: give --expect-response 'KEY:TYPE,...' (the"
+            " Send a webhook step's Response body keys) to check what later steps get."
+        ]
+
     def to_json(self) -> dict[str, Any]:
         return {
             "url": self.url,
             "token_header": self.token_header,
+            "token_place": self.token_where or self.token_header,
             "ok": self.exit_code is ExitCode.OK,
             "summary": {r.value: self.count(r) for r in Result},
             "checks": [r.to_json() for r in self.results],
             "notes": self.notes,
+            "not_run": self.not_run,
         }
 
 
@@ -569,14 +359,16 @@ async def run_checks(
             first = await sender.send(delivery.request, config.timeout)
             timed.append((spec, first))
         attempt = await sender.send(delivery.request, config.timeout)
-        if spec.name in REAL_WORK:
+        if spec.name in TIMED:
             timed.append((spec, attempt))
         got = _got(attempt) + (f" (first: {_got(first)})" if first is not None else "")
         result, effect, fix = judge(spec.name, attempt, config) or (Result.PASSED, "", "")
         results.append(
             CheckResult(spec, result, delivery.sent, got, effect, fix, attempt, delivery)
         )
-    return CheckReport(config.url, config.token_header, tuple(results))
+    place = config.place
+    where = "" if place.is_header else place.describe()
+    return CheckReport(config.url, place.name, tuple(results), where)
 
 
 def _got(attempt: Attempt) -> str:

@@ -21,7 +21,13 @@ from urllib.parse import urlsplit
 
 from vwh import __version__
 from vwh.errors import ExitCode, UsageError
-from vwh.webhook import DEFAULT_TOKEN_HEADER, VENDASTA_TIMEOUT, Reaction, vendasta_reaction
+from vwh.webhook import (
+    DEFAULT_TOKEN_HEADER,
+    VENDASTA_TIMEOUT,
+    Reaction,
+    TokenPlace,
+    vendasta_reaction,
+)
 
 USER_AGENT = f"vwh/{__version__} (Vendasta webhook tester)"
 
@@ -60,6 +66,62 @@ def check_url(url: str, what: str = "URL") -> str:
     return url
 
 
+def parse_pair(text: str, option: str) -> tuple[str, str]:
+    """'NAME=VALUE' as given to --query or --cookie; UsageError when it is not that."""
+    name, sep, value = text.partition("=")
+    bad = " \t\r\n;=&" if option == "--query" else " \t\r\n;=,"
+    if not sep or not name or any(c in bad for c in name):
+        raise UsageError(f"bad {option} {text!r}: expected NAME=VALUE")
+    if any(c in value for c in "\r\n\0" + (";" if option == "--cookie" else "")):
+        raise UsageError(f"bad {option} {text!r}: the value cannot hold this character")
+    return name, value
+
+
+def with_query(
+    url: str, params: Sequence[tuple[str, str]], replace: str | None = None, raw: str = ""
+) -> str:
+    """The URL with parameters added to its query; `replace`: drop that name's first.
+
+    Everything already in the query, and `raw` (an encoded query), stays byte for
+    byte; the new ones are encoded.
+    """
+    from urllib.parse import quote, unquote_plus
+
+    if not params and replace is None and not raw:
+        return url
+    base, hash_, fragment = url.partition("#")
+    head, sep, query = base.partition("?")
+    parts = [p for p in query.split("&") if p] if sep else []
+    if replace is not None:
+        parts = [p for p in parts if unquote_plus(p.partition("=")[0]) != replace]
+    parts += [p for p in raw.split("&") if p]
+    parts += [f"{quote(n, safe='')}={quote(v, safe='')}" for n, v in params]
+    return head + ("?" + "&".join(parts) if parts else "") + hash_ + fragment
+
+
+def _with_cookies(
+    headers: list[tuple[str, str]], cookies: Sequence[tuple[str, str]], replace: str | None
+) -> list[tuple[str, str]]:
+    """One Cookie header: the one given (minus `replace`), then the new cookies."""
+    kept: list[str] = []
+    at = len(headers)
+    for i, (name, value) in enumerate(headers):
+        if name.lower() == "cookie":
+            at = min(at, i)
+            kept += [
+                c.strip()
+                for c in value.split(";")
+                if c.strip() and c.partition("=")[0].strip() != replace
+            ]
+    if not cookies and replace is None:
+        return headers
+    rest = [h for h in headers if h[0].lower() != "cookie"]
+    pairs = kept + [f"{n}={v}" for n, v in cookies]
+    if pairs:
+        rest.insert(min(at, len(rest)), ("Cookie", "; ".join(pairs)))
+    return rest
+
+
 def build_request(
     url: str,
     body: bytes,
@@ -69,15 +131,27 @@ def build_request(
     extra_headers: Sequence[tuple[str, str]] = (),
     method: str = "POST",
     label: str = "",
+    token_place: TokenPlace | None = None,
+    query: Sequence[tuple[str, str]] = (),
+    cookies: Sequence[tuple[str, str]] = (),
+    base_headers: Sequence[tuple[str, str]] | None = None,
 ) -> OutgoingRequest:
     """The request Vendasta would send: JSON content type, our user agent, the token.
 
-    An extra header replaces a default of the same name (all of its values).
+    An extra header replaces a default of the same name (all of its values). The
+    token goes where `token_place` says (default: the `token_header` header); a
+    query parameter or cookie of its name already there is replaced. `query` is added
+    to the URL's query, `cookies` to one Cookie header. `base_headers` replace the
+    defaults (a copied curl request brings its own).
     """
-    headers: list[tuple[str, str]] = [
-        ("Content-Type", "application/json"),
-        ("User-Agent", USER_AGENT),
-    ]
+    place = token_place or TokenPlace("header", token_header)
+    headers: list[tuple[str, str]] = (
+        [("Content-Type", "application/json"), ("User-Agent", USER_AGENT)]
+        if base_headers is None
+        else list(base_headers)
+    )
+    query = list(query)
+    cookies = list(cookies)
     if token is not None:
         try:
             token.encode("utf-8")  # how it goes out; aiohttp would drop what is not UTF-8
@@ -85,11 +159,20 @@ def build_request(
             raise UsageError(
                 "the token holds bytes that are not UTF-8, which vwh cannot send"
             ) from None
-        headers.append((token_header, token))
+        if place.kind == "query":
+            query.append((place.name, token))
+        elif place.kind == "cookie":
+            cookies.append((place.name, token))
+        else:
+            headers = [h for h in headers if h[0].lower() != place.name.lower()]
+            headers.append((place.name, token))
     overridden = {name.lower() for name, _ in extra_headers}
     headers = [h for h in headers if h[0].lower() not in overridden]
     headers.extend(extra_headers)
-    return OutgoingRequest(check_url(url), body, tuple(headers), method, label)
+    replace = place.name if token is not None and not place.is_header else None
+    headers = _with_cookies(headers, cookies, replace if place.kind == "cookie" else None)
+    url = with_query(check_url(url), query, replace if place.kind == "query" else None)
+    return OutgoingRequest(url, body, tuple(headers), method, label)
 
 
 @dataclass(frozen=True)

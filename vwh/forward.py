@@ -265,7 +265,13 @@ class Forwarder:
     `aclose()` from that loop when done.
     """
 
-    def __init__(self, settings: ForwardSettings, token_header: str, via: bytes = b"vwh") -> None:
+    def __init__(
+        self,
+        settings: ForwardSettings,
+        token_header: str,
+        via: bytes = b"vwh",
+        secret_names: frozenset[str] = frozenset(),
+    ) -> None:
         self.settings = settings
         self._via = b"via: 1.1 %s\r\n" % via  # RFC 9110 7.6.3: how loops are caught
         parts = urlsplit(settings.url)
@@ -281,7 +287,8 @@ class Forwarder:
         self._base_query = parts.query.encode("latin-1")
         self._origin = f"{parts.scheme}://{parts.netloc}"
         self._token_header = token_header.lower().encode("latin-1")
-        self._configured = frozenset({token_header.lower()})
+        # The token's own name (header, query parameter or cookie): masked wherever kept.
+        self._configured = secret_names | frozenset({token_header.lower()} - {""})
         self._token = token_bytes(settings.token) if settings.token is not None else None
         self._idle: list[_Connection] = []
         self._timeout = settings.timeout
@@ -312,7 +319,7 @@ class Forwarder:
         for name, value in headers:
             if name == b"connection":  # names listed in Connection are hop-by-hop too
                 drop = drop | {t.strip().lower() for t in value.split(b",")}
-        swap = replace_token and self._token is not None
+        swap = replace_token and self._token is not None and bool(self._token_header)
         lines = [
             b"%s: %s\r\n" % (name, value)
             for name, value in headers

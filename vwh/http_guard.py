@@ -29,8 +29,6 @@ from typing import Any
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from vwh.webhook import mask_secret
-
 MAX_HEAD_BYTES = 64 * 1024
 MAX_HEADERS = 100
 CLIENT_TIMEOUT = 10.0
@@ -259,13 +257,17 @@ class RefusedHead:
     headers: list[tuple[str, str]]
     raw: bytes  # the bytes as received, with secret header values masked
     token: bytes | None  # the token header's value as it came
+    fields: list[tuple[bytes, bytes]]  # (lower-case name, value) as they came, to find a token
 
 
 def describe_refused(
-    raw: bytes, is_secret: Callable[[str], bool], token_header: str
+    raw: bytes, mask_value: Callable[[str, str], str], token_header: str
 ) -> RefusedHead:
     """Split the start of a refused request into request line and header fields, as far
-    as they go, and mask the secrets in both the fields and the raw bytes."""
+    as they go, and mask the secrets in both the fields and the raw bytes.
+
+    `mask_value(name, value)` is the value as it may be kept: the receiver's own rule,
+    so a refused request is masked as an accepted one would be."""
     ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0]
     end = min(ends) if ends else len(raw)
     lines = raw[:end].split(b"\n")
@@ -273,6 +275,7 @@ def describe_refused(
     method, target = (first[0], first[1]) if len(first) >= 2 else ("", "")
     path, _, query = target.partition("?")
     headers: list[tuple[str, str]] = []
+    fields: list[tuple[bytes, bytes]] = []
     token = None
     for i in range(1, len(lines)):
         line = lines[i]
@@ -280,11 +283,14 @@ def describe_refused(
         name_b, colon, value_b = line.rstrip(b"\r").partition(b":")
         name = name_b.strip().lower().decode("latin-1")
         value = value_b.strip().decode("latin-1")
-        if colon and is_secret(name):
-            if name == token_header and token is None:
+        if colon:
+            fields.append((name_b.strip().lower(), value_b.strip()))
+            if token_header and name == token_header and token is None:
                 token = value_b.strip()
-            value = mask_secret(value)
-            lines[i] = name_b + b": " + value.encode() + cr
+            kept = mask_value(name, value)
+            if kept != value:
+                value = kept
+                lines[i] = name_b + b": " + value.encode() + cr
         headers.append((name, value) if colon else (name_b.decode("latin-1"), ""))
     masked = b"\n".join(lines) + raw[end:]
-    return RefusedHead(method, path, query, headers, masked, token)
+    return RefusedHead(method, path, query, headers, masked, token, fields)

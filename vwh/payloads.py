@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 
 from vwh.errors import InputError, NotFoundError
 from vwh.store import CaptureStore
-from vwh.webhook import InvalidBody, is_secret_name, parse_body
+from vwh.webhook import InvalidBody, is_masked, is_secret_name, parse_body
 
 STDIN = "-"
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
@@ -55,8 +55,11 @@ class Payload:
     method: str = "POST"
     headers: tuple[tuple[str, str], ...] = ()  # kept headers, for --keep-headers
     had_token: bool = False  # a kept request carried a token, which the store masked
-    path: str | None = None  # an exported request's path and query, sent to again
+    path: str | None = None  # an exported request's path, sent to again (None: --to as given)
+    # A kept or exported request's query string as the store kept it: its secrets masked,
+    # and masked values are never sent (vwh.replay.url_for leaves them out).
     query: str = ""
+    cookies: tuple[tuple[str, str], ...] = ()  # a kept request's cookies, masked ones left out
 
 
 @dataclass(frozen=True)
@@ -192,6 +195,8 @@ def load_history(store_path: Path, ids: Iterable[int]) -> Loaded:
                     method=kept.method,
                     headers=tuple(_replayable(kept.headers, kept.token_masked)),
                     had_token=bool(kept.token_masked),
+                    query=kept.query,
+                    cookies=tuple(_replayable_cookies(kept.headers)),
                 )
             )
     return loaded
@@ -236,6 +241,7 @@ def exported_request(value: dict[str, Any], label: str, where: str) -> Payload |
         had_token=bool(token),
         path=path,
         query=query,
+        cookies=tuple(_replayable_cookies((h[0], h[1]) for h in headers)),
     )
 
 
@@ -255,6 +261,18 @@ def _replayable(headers: Iterable[tuple[str, str]], token_masked: str) -> list[t
         and not is_secret_name(name)
         and not (token_masked and value == token_masked)
     ]
+
+
+def _replayable_cookies(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """A kept request's cookies, without those the store masked."""
+    cookies = []
+    for name, value in headers:
+        if name.lower() == "cookie":
+            for part in value.split(";"):
+                key, eq, val = part.strip().partition("=")
+                if eq and key and not is_masked(val):
+                    cookies.append((key, val))
+    return cookies
 
 
 def _read(path: Path) -> bytes:

@@ -19,22 +19,29 @@ import json
 import secrets
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.types import Receive, Scope, Send
 
 from vwh.errors import StoreError
+from vwh.expect import ExpectedKey, judge_answer
 from vwh.forward import Forwarder, ForwardSettings, failure_of
 from vwh.saved import discard, name_body, stage_body
 from vwh.store import BatchWriter, CapturedRequest, CaptureStore
 from vwh.webhook import (
     DEFAULT_TOKEN_HEADER,
     InvalidBody,
+    TokenPlace,
     TokenVerdict,
     body_ids,
+    find_cookie,
+    find_query_value,
     fingerprint,
     is_secret_name,
+    mask_cookie,
+    mask_header_value,
     mask_query,
     mask_secret,
     parse_body,
@@ -69,6 +76,13 @@ class ReceiverSettings:
     max_body: int = DEFAULT_MAX_BODY
     save_dir: Path | None = None
     forward: ForwardSettings | None = None
+    token_place: TokenPlace | None = None  # None: the header token_header
+    expect_response: tuple[ExpectedKey, ...] | None = None  # judge the handler's answers
+
+    @property
+    def place(self) -> TokenPlace:
+        """Where the token is looked for: --token-header, --token-query or --token-cookie."""
+        return self.token_place or TokenPlace("header", self.token_header)
 
     @property
     def scripted(self) -> bool:
@@ -115,14 +129,18 @@ class Receiver:
         self.settings = settings
         self.writer = writer
         self.tracker = tracker
-        self._token_header = settings.token_header.lower()
+        place = self.place = settings.place
+        # Only one of these is set: the header name (lower-case), or the query/cookie name.
+        self._token_header = place.name.lower() if place.is_header else ""
+        self._token_query = place.name if place.kind == "query" else None
+        self._token_cookie = place.name.encode("latin-1") if place.kind == "cookie" else None
         self._token = token_bytes(settings.token) if settings.token is not None else None
-        self._configured = frozenset({self._token_header})
+        self._configured = place.secret_names
         self._secret: dict[str, bool] = {}  # is_secret_name, per header name seen
         self._status = settings.status or 200
         self.via_name = b"vwh-" + secrets.token_hex(4).encode()
         self.forwarder = (
-            Forwarder(settings.forward, settings.token_header, self.via_name)
+            Forwarder(settings.forward, self._token_header, self.via_name, self._configured)
             if settings.forward
             else None
         )
@@ -175,11 +193,15 @@ class Receiver:
             if is_secret:
                 if name == self._token_header and received is None:
                     received = raw_value  # compared as bytes, as it came
-                value = mask_secret(value)
+                if name == "cookie":  # each secret cookie masked, the others readable
+                    value = mask_cookie(value, self._configured)
+                else:
+                    value = mask_secret(value)
             elif name == "content-length":
                 declared = value
             headers.append((name, value))
         query = scope["query_string"].decode("latin-1")
+        received = self._token_of(received, scope["headers"], scope["query_string"])
         record = CapturedRequest(
             received_at=time.time(),
             method=scope["method"],
@@ -292,7 +314,7 @@ class Receiver:
         else:
             record.ids = body_ids(parsed)
         if record.verdict in _REJECTED:
-            return s.reject_status, {"error": f"{record.verdict} {s.token_header}"}
+            return s.reject_status, {"error": f"{record.verdict} {self.place.describe()}"}
         if parsed is None:
             return 400, {"error": record.error}
         record.fingerprint = fingerprint(body)
@@ -372,11 +394,24 @@ class Receiver:
             scripted = self._scripted(record)
             if scripted is not None:
                 return scripted[0], scripted[1], None
+        if reply is not None and s.expect_response is not None:
+            record.answer_check = _answer_check(s.expect_response, reply.status, reply.body)
         if reply is None:
             failure = failure_of(record.forward)
             assert failure is not None
             return failure.gateway_status, {"error": record.forward.error}, None
         return reply.status, reply.body, reply.headers
+
+    def _token_of(
+        self, in_header: bytes | None, fields: Iterable[tuple[bytes, bytes]], query: bytes
+    ) -> bytes | None:
+        """The token as it came, from the listener's one place (`in_header`: the token
+        header's value, already found while reading the headers)."""
+        if self._token_query is not None:
+            return find_query_value(query, self._token_query)
+        if self._token_cookie is not None:
+            return find_cookie(fields, self._token_cookie)
+        return in_header
 
     async def keep_refused(self, raw: bytes, received: int, status: int, error: str) -> None:
         """Keep a request the HTTP layer refused before it reached the app (malformed,
@@ -385,8 +420,11 @@ class Receiver:
         from vwh.http_guard import describe_refused
 
         head = describe_refused(
-            raw, lambda name: is_secret_name(name, self._configured), self._token_header
+            raw,
+            lambda name, value: mask_header_value(name, value, self._configured),
+            self._token_header,
         )
+        token = self._token_of(head.token, head.fields, head.query.encode("latin-1"))
         query = mask_query(head.query, self._configured) if head.query else ""
         raw = head.raw  # the request line carries the query: mask it there too
         if query != head.query:
@@ -399,15 +437,20 @@ class Receiver:
             headers=head.headers,
             body=raw,
             body_size=received,
-            verdict=verify_token(self._token, head.token).value,
-            token_masked=mask_secret(head.token.decode("utf-8", "replace"))
-            if head.token is not None
-            else "",
+            verdict=verify_token(self._token, token).value,
+            token_masked=mask_secret(token.decode("utf-8", "replace")) if token is not None else "",
             error=error,
             status=status,
         )
         with contextlib.suppress(StoreError):  # already answered: nothing else to do
             await self.writer.write(record)
+
+
+def _answer_check(expected: tuple[ExpectedKey, ...], status: int, body: bytes) -> str:
+    """The verdict on a handler's answer for --expect-response, as kept with the record."""
+    if not 200 <= status < 300:
+        return f"not passed on: a {status} answer gives later steps nothing"
+    return judge_answer(expected, body).summary()
 
 
 async def _answer(send: Send, status: int, payload: bytes, headers: Headers | None) -> None:

@@ -28,11 +28,12 @@ from vwh.delivery import (
     check_url,
     deliver,
     parse_header,
+    parse_pair,
 )
 from vwh.errors import ExitCode, InputError
 from vwh.outbound import OutboundClient
 from vwh.payloads import Payload, Problem
-from vwh.webhook import DEFAULT_TOKEN_HEADER, mask_secret
+from vwh.webhook import DEFAULT_TOKEN_HEADER, TokenPlace, mask_secret, unmasked_query
 
 DEFAULT_TARGET = "http://127.0.0.1:8787/"
 
@@ -45,6 +46,9 @@ class Target:
     token: str | None = None
     token_header: str = DEFAULT_TOKEN_HEADER
     headers: tuple[tuple[str, str], ...] = ()
+    token_place: TokenPlace | None = None  # None: the header token_header
+    query: tuple[tuple[str, str], ...] = ()  # --query, added to the URL's query
+    cookies: tuple[tuple[str, str], ...] = ()  # --cookie
 
     @classmethod
     def from_options(
@@ -53,17 +57,31 @@ class Target:
         token: str | None = None,
         token_header: str = DEFAULT_TOKEN_HEADER,
         header_texts: Sequence[str] = (),
+        *,
+        token_place: TokenPlace | None = None,
+        query_texts: Sequence[str] = (),
+        cookie_texts: Sequence[str] = (),
     ) -> Target:
         """Check the options as a user typed them; UsageError names the bad one."""
+        if token_place is not None and token_place.is_header:
+            token_header, token_place = token_place.name, None
         name, _ = parse_header(f"{token_header}: x")
         headers = tuple(parse_header(text) for text in header_texts)
-        return cls(check_url(url), token or None, name, headers)
+        query = tuple(parse_pair(text, "--query") for text in query_texts)
+        cookies = tuple(parse_pair(text, "--cookie") for text in cookie_texts)
+        return cls(check_url(url), token or None, name, headers, token_place, query, cookies)
+
+    @property
+    def place(self) -> TokenPlace:
+        return self.token_place or TokenPlace("header", self.token_header)
 
     def describe(self) -> str:
         """The target for a report: the token masked, never shown."""
         if self.token is None:
             return f"{self.url} (no token)"
-        return f"{self.url} with {self.token_header}: {mask_secret(self.token)}"
+        place = self.place
+        where = place.name if place.is_header else place.describe()
+        return f"{self.url} with {where}: {mask_secret(self.token)}"
 
     def request_for(self, payload: Payload, *, keep_headers: bool = False) -> OutgoingRequest:
         """The request for one body: kept headers (if asked), then the token, then -H."""
@@ -77,6 +95,9 @@ class Target:
             extra_headers=[*kept, *self.headers],
             method=payload.method,
             label=payload.label,
+            token_place=self.token_place,
+            query=self.query,
+            cookies=[*payload.cookies, *self.cookies],
         )
 
 
@@ -85,8 +106,10 @@ def url_for(base: str, path: str | None, query: str = "") -> str:
 
     The rule is --forward-to's: a URL that ends with '/' (or has no path) gets the
     request's path appended, any other URL takes every request exactly there; the
-    request's query string is always added. A plain body (no path) goes to --to.
+    request's query string is always added, without its masked values (they stand for
+    secrets the store never kept). A plain body (no path) goes to --to.
     """
+    query = unmasked_query(query)
     if path is None and not query:
         return base
     parts = urlsplit(base)

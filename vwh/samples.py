@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from vwh.api import VendastaClient
 
 KINDS = ("order", "account", "user")
+# Send a webhook (the newer step, the default) sends no automationId; Trigger a webhook does.
+STEPS = ("send", "trigger")
 _ALNUM = string.ascii_uppercase + string.digits
 _PARTNER = re.compile(r"[A-Z0-9]{2,6}")
 _ACCOUNT = re.compile(r"AG-[A-Z0-9]+")
@@ -30,6 +32,8 @@ class SampleOptions:
     market: str = "default"
     account: str | None = None
     seed: int | None = None
+    step: str = "send"  # one of STEPS
+    fields: tuple[tuple[str, Any], ...] = ()  # flat custom fields the partner configured
 
     def checked(self) -> SampleOptions:
         """These options, once the pinned ids are in Vendasta's shapes (else UsageError).
@@ -46,6 +50,14 @@ class SampleOptions:
             )
         if not self.market.strip():
             raise UsageError("bad market id: it cannot be empty")
+        if self.step not in STEPS:
+            raise UsageError(
+                f"unknown step {self.step!r}: choose send (Send a webhook) or trigger"
+                " (Trigger a webhook)"
+            )
+        for key, value in self.fields:
+            if isinstance(value, dict | list):
+                raise UsageError(f"field {key!r} would nest: the step's body is one flat object")
         return self
 
 
@@ -77,7 +89,9 @@ def sample_body(kind: str, options: SampleOptions | None = None) -> dict[str, An
     elif kind == "user":
         user = f"U-{_uuid(rng)}"
         body["entityId"] = body["userId"] = user
-    return dict(sorted(body.items()))
+    if opts.step != "trigger":
+        del body["automationId"]  # the Send a webhook step's example body has none
+    return dict(sorted(body.items())) | dict(opts.fields)
 
 
 def sample_bytes(kind: str, options: SampleOptions | None = None) -> bytes:

@@ -55,6 +55,19 @@ CREATE TABLE IF NOT EXISTS requests (
 );
 CREATE INDEX IF NOT EXISTS requests_fingerprint ON requests (fingerprint);
 """
+# Columns added after the first release, each by ALTER TABLE on a store that lacks it.
+_ADDED_COLUMNS = (
+    ("answer_check", "TEXT"),  # --expect-response: the verdict on the handler's answer
+)
+
+
+def _add_columns(conn: sqlite3.Connection) -> None:
+    """Bring an older store up to date, additively: old readers ignore the new columns."""
+    have = {row[1] for row in conn.execute("PRAGMA table_info(requests)")}
+    for name, kind in _ADDED_COLUMNS:
+        if name not in have:
+            conn.execute(f"ALTER TABLE requests ADD COLUMN {name} {kind}")
+
 
 _COLUMNS = (
     "received_at",
@@ -79,6 +92,7 @@ _COLUMNS = (
     "forward_body",
     "forward_error",
     "reaction",
+    "answer_check",
 )
 _INSERT = (
     f"INSERT INTO requests ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
@@ -120,6 +134,7 @@ class CapturedRequest:
     forward: ForwardResult | None = None
     reaction: str | None = None
     id: int | None = None
+    answer_check: str | None = None  # --expect-response: what later steps would get
 
     @property
     def rejected(self) -> bool:
@@ -155,6 +170,8 @@ class CapturedRequest:
             "ids": self.ids,
             "reaction": self.reaction,
         }
+        if self.answer_check is not None:
+            data["answer_check"] = self.answer_check
         if self.forward is not None:
             data["forward"] = {
                 "url": self.forward.url,
@@ -201,6 +218,7 @@ def _to_row(r: CapturedRequest) -> tuple[Any, ...]:
         fwd.body if fwd else None,
         fwd.error if fwd else None,
         r.reaction,
+        r.answer_check,
     )
 
 
@@ -235,6 +253,7 @@ def _from_row(row: sqlite3.Row) -> CapturedRequest:
         ids=_ids_of(row["body"]),
         forward=forward,
         reaction=row["reaction"],
+        answer_check=row["answer_check"],
     )
 
 
@@ -267,6 +286,7 @@ def init_schema(conn: sqlite3.Connection, path: Path) -> None:
     try:
         with conn:
             conn.executescript(_SCHEMA)
+            _add_columns(conn)
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
     except sqlite3.Error as exc:
         raise store_error(path, "use", exc) from None

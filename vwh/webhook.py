@@ -13,6 +13,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
 from typing import Any
@@ -61,8 +62,8 @@ _SECRET_WORDS = frozenset(
         "apikey",
     }
 )
-_SECRET_PAIRS = ("api-key", "access-key", "private-key", "session-id")
-_SECRET_EXACT = SECRET_HEADER_NAMES | {"key", "sig", "pwd", "session"}
+_SECRET_PAIRS = ("api-key", "access-key", "private-key", "session", "sessid")
+_SECRET_EXACT = SECRET_HEADER_NAMES | {"key", "sig", "sid", "pwd", "session"}
 
 # Bounds on what the body parser accepts, so no body can exhaust the stack or the
 # CPU: webhook bodies are flat objects of ids, far inside both.
@@ -72,6 +73,59 @@ _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _LONG_RUN = b"0" * (MAX_NUMBER_DIGITS + 1)
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+
+
+PLACES = ("header", "query", "cookie")
+
+
+@dataclass(frozen=True)
+class TokenPlace:
+    """Where a delivery carries its secret: a header (both steps), a query parameter or a
+    cookie (the *Send a webhook* step lets the partner put it in either)."""
+
+    kind: str = "header"  # one of PLACES
+    name: str = DEFAULT_TOKEN_HEADER
+
+    @property
+    def is_header(self) -> bool:
+        return self.kind == "header"
+
+    @property
+    def secret_names(self) -> frozenset[str]:
+        """The names `is_secret_name` must treat as secret for this place."""
+        return frozenset({self.name.lower()})
+
+    def describe(self) -> str:
+        """'Verifier-Token', 'query parameter sig' or 'cookie vwh_token', for reports."""
+        if self.kind == "header":
+            return self.name
+        return f"{'query parameter' if self.kind == 'query' else 'cookie'} {self.name}"
+
+    def option(self) -> str:
+        """The option that puts the token here, as a user would type it."""
+        return f"--token-{self.kind} {self.name}"
+
+
+def token_place(
+    header: str | None = None, query: str | None = None, cookie: str | None = None
+) -> TokenPlace:
+    """The one place given by --token-header/--token-query/--token-cookie (UsageError for two).
+
+    None of them: the Verifier-Token header, as the original step sends it.
+    """
+    from vwh.errors import UsageError
+
+    given = [(k, v) for k, v in zip(PLACES, (header, query, cookie), strict=True) if v is not None]
+    if len(given) > 1:
+        options = " and ".join(f"--token-{k}" for k, _ in given)
+        raise UsageError(f"{options}: the token has one place, choose one")
+    if not given:
+        return TokenPlace()
+    kind, name = given[0]
+    bad = " \t\r\n:" if kind == "header" else " \t\r\n;=,&"
+    if not name or any(c in bad for c in name):
+        raise UsageError(f"bad --token-{kind} name {name!r}")
+    return TokenPlace(kind, name)
 
 
 class TokenVerdict(str, Enum):
@@ -167,12 +221,79 @@ def mask_query(query: str, configured: frozenset[str] = frozenset()) -> str:
     return "&".join(parts) if changed else query
 
 
+def mask_cookie(header: str, configured: frozenset[str] = frozenset()) -> str:
+    """A Cookie header with the value of every secret cookie masked, the names kept.
+
+    The same rule as for headers and query parameters (`is_secret_name`): the token
+    cookie and session-like cookies are masked; other cookies stay readable, so
+    `vwh replay --from-history` can send them again.
+    """
+    parts = header.split(";")
+    for i, part in enumerate(parts):
+        name, eq, value = part.partition("=")
+        if eq and is_secret_name(name.strip(), configured):
+            lead = name[: len(name) - len(name.lstrip())]
+            parts[i] = f"{lead}{name.strip()}={mask_secret(value.strip())}"
+    return ";".join(parts)
+
+
+def cookie_names(header: str) -> list[str]:
+    """The names of the cookies in a Cookie header, in order."""
+    names = (part.partition("=")[0].strip() for part in header.split(";") if "=" in part)
+    return [name for name in names if name]
+
+
+def find_cookie(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    """The raw value of cookie `name` in the Cookie headers (first one), or None."""
+    for header, value in headers:
+        if header != b"cookie":
+            continue
+        for part in value.split(b";"):
+            key, eq, raw = part.partition(b"=")
+            if eq and key.strip() == name:
+                return raw.strip()
+    return None
+
+
+def find_query_value(query: bytes, name: str) -> bytes | None:
+    """The decoded bytes of query parameter `name` (first one), or None when absent."""
+    from urllib.parse import unquote_plus, unquote_to_bytes
+
+    for part in query.split(b"&"):
+        key, eq, raw = part.partition(b"=")
+        if unquote_plus(key.decode("latin-1")) == name:
+            return unquote_to_bytes(raw.replace(b"+", b" ")) if eq else b""
+    return None
+
+
+def is_masked(value: str) -> bool:
+    """True for a value `mask_secret` wrote: it stands for a secret the store never kept."""
+    return value.startswith("••••")
+
+
+def unmasked_query(query: str) -> str:
+    """A kept query string without the parameters the store masked: those values stand
+    for secrets it never kept, so they are never sent again. The rest stays as it came."""
+    from urllib.parse import unquote_plus
+
+    parts = query.split("&")
+    kept = [p for p in parts if not is_masked(unquote_plus(p.partition("=")[2]))]
+    return query if len(kept) == len(parts) else "&".join(p for p in kept if p)
+
+
 def mask_headers(
     headers: Iterable[tuple[str, str]], secret_names: Iterable[str] = ()
 ) -> list[tuple[str, str]]:
     """Headers as a list of pairs, with every secret value masked."""
     names = frozenset(n.lower() for n in secret_names)
-    return [(k, mask_secret(v) if is_secret_name(k, names) else v) for k, v in headers]
+    return [(k, mask_header_value(k, v, names)) for k, v in headers]
+
+
+def mask_header_value(name: str, value: str, configured: frozenset[str] = frozenset()) -> str:
+    """One header's value as it may be kept or shown: Cookie per cookie, a secret masked."""
+    if name.lower() == "cookie":
+        return mask_cookie(value, configured)
+    return mask_secret(value) if is_secret_name(name, configured) else value
 
 
 def parse_json(raw: bytes) -> Any:

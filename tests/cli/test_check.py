@@ -213,6 +213,80 @@ def _report_for(app: Starlette) -> CheckReport:
     return report
 
 
+# The Send a webhook step: the token in a query parameter or cookie; the answer's data.
+@pytest.mark.parametrize(
+    ("kind", "name"), [("header", "X-Signature"), ("query", "sig"), ("cookie", "vwh_sig")]
+)
+def test_the_token_checks_run_where_the_token_is(kind: str, name: str) -> None:
+    place = ["--token-" + kind, name]
+    with ThreadedServer(handlers.make_handler(place=(kind, name))) as running:
+        right = check(running.url, "--json", *place, "--query", "src=v", "--cookie", "t=d")
+    with ThreadedServer(handlers.make_handler(place=(kind, name), check_token=False)) as running:
+        lax = check(running.url, "--json", *place)
+    expected = dict(PASSED)
+    if kind != "header":
+        del expected["header-case"]  # a letter-case check is for header names only
+    assert graded(right) == expected, right.stdout
+    assert right.exit_code == 0
+    assert graded(lax) == expected | {"wrong-token": "failed", "missing-token": "failed"}
+    doc = json.loads(lax.stdout)
+    where = {"header": f"{name} header", "query": f"{name} query parameter"}.get(
+        kind, f"{name} cookie"
+    )
+    fixes = {c["name"]: c["fix"] for c in doc["checks"]}
+    assert f"compare the {where} with your secret" in fixes["wrong-token"]
+    assert TOKEN not in json.dumps(doc)  # the report masks it in every place
+
+
+def test_header_case_with_a_query_token_is_a_usage_error() -> None:
+    result = invoke("check", "http://127.0.0.1:1/", "--token", "t", "--token-query", "s",
+                    "--only", "header-case")  # fmt: skip
+    assert result.exit_code == 2 and "the token is not in a header" in result.stderr
+
+
+EXPECT = "dealId:string,amount:number,won:boolean?"
+
+
+@pytest.mark.parametrize(
+    ("answer", "result", "words"),
+    [
+        pytest.param({"dealId": "D-1", "amount": 3, "extra": [1]}, "passed", "", id="right"),
+        pytest.param({"amount": 3}, "failed", "dealId is missing", id="missing"),
+        pytest.param({"dealId": "D-1", "amount": "3"}, "failed", "amount is a string", id="type"),
+        pytest.param(
+            {"dealId": {"id": "D-1"}, "amount": 3},
+            "failed",
+            "dealId holds a JSON object",
+            id="nested",
+        ),
+        pytest.param(b"processed", "failed", "not a JSON object", id="not-json"),
+    ],
+)
+def test_expect_response_grades_the_data_later_steps_get(
+    answer: object, result: str, words: str
+) -> None:
+    with ThreadedServer(handlers.make_handler(answer=answer)) as running:
+        graded_run = check(running.url, "--json", "--expect-response", EXPECT)
+        plain = check(running.url, "--only", "9", "--expect-response", EXPECT)
+    doc = json.loads(graded_run.stdout)
+    row = doc["checks"][-1]
+    assert (row["number"], row["name"], row["result"]) == (9, "response-data", result)
+    assert graded_run.exit_code == (0 if result == "passed" else 1)
+    assert doc["not_run"] == []
+    if result == "failed":
+        assert words in row["effect"] and "passes nothing, or the wrong thing" in row["effect"]
+        assert "dealId:string, amount:number, won:boolean?" in row["fix"]
+        assert words in plain.stdout and plain.exit_code == 1
+
+
+def test_without_expect_response_the_report_says_it_can_check_the_answer() -> None:
+    with ThreadedServer(handlers.correct()) as running:
+        result = check(running.url, "--only", "valid")
+    assert result.exit_code == 0
+    assert "Check 9 response-data was not run: give --expect-response" in result.stdout
+    assert not any(line.startswith("9 ") for line in result.stdout.splitlines())
+
+
 HOSTILE_ANSWER = b"\x1b]0;pwned\x07 \x1b[31mred\xc2\x9b2J \xe2\x80\xae \xff\r\nforged: line"
 
 

@@ -198,3 +198,59 @@ def test_two_listeners_forwarding_to_each_other_stop_at_508(tmp_path: Path) -> N
     assert looped.body == ORDER and looped.header("via") is not None
     assert kept_b[0].forward is not None and kept_b[0].forward.status == 508
     assert first.forward is not None and first.forward.status == 508 and first.error is None
+
+
+# --expect-response: each handler answer judged as the Send a webhook step reads it.
+def _answering_by_case() -> object:
+    """A handler that answers each body's "case" the way that case names."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    answers: dict[str, object] = {
+        "right": {"dealId": "D-1", "amount": 3},
+        "missing": {"amount": 3},
+        "mistyped": {"dealId": "D-1", "amount": "3"},
+        "nested": {"dealId": {"id": "D-1"}, "amount": 3},
+        "not-json": b"thanks",
+    }
+
+    async def hook(request: Request) -> Response:
+        answer = answers[json.loads(await request.body())["case"]]
+        if isinstance(answer, bytes):
+            return Response(answer, media_type="text/plain")
+        return JSONResponse(answer)
+
+    return Starlette(routes=[Route("/hook", hook, methods=["POST"])])
+
+
+def test_expect_response_judges_every_handler_answer(store_path: Path) -> None:
+    cases = ["right", "missing", "mistyped", "nested", "not-json"]
+    with ThreadedServer(_answering_by_case()) as handler:
+        args = (
+            "--forward-to",
+            handler.url + "/hook",
+            "--expect-response",
+            "dealId:string,amount:number",
+        )
+        with listener(*args) as proc:
+            for case in cases:
+                body = json.dumps({"accountId": "AG-1", "case": case}).encode()
+                assert httpx.post(proc.url + "/hook", content=body, timeout=10).status_code == 200
+            proc.stop()
+    with CaptureStore(store_path) as store:
+        checks = [r.answer_check for r in store.iter_all()]
+    assert checks[0] == "ok (2 keys)"
+    assert checks[1] == "dealId is missing: later steps get no dealId"
+    assert checks[2] == "amount is a string, declared number: later steps get the wrong amount"
+    assert (checks[3] or "").startswith("dealId holds a JSON object")
+    assert (checks[4] or "").startswith("the answer is not a JSON object")
+    lines = proc.stdout.splitlines()
+    assert "response_data='ok (2 keys)'" in lines[0]
+    assert "response_data='dealId is missing" in lines[1]
+    assert "expect: the handler's answers to hold dealId:string, amount:number" in proc.stderr
+    shown = run_vwh("show", "3")
+    assert "response data: amount is a string, declared number" in shown.stdout
+    as_json = json.loads(run_vwh("show", "2", "--json").stdout)
+    assert as_json["answer_check"].startswith("dealId is missing")

@@ -445,6 +445,118 @@ def test_ctrl_c_with_delayed_answers_pending_answers_what_it_keeps(
     assert "status=503" in proc.stdout and "Traceback" not in proc.stderr
 
 
+# The Send a webhook step: the secret in a header, a query parameter or a cookie.
+PLACES = {
+    "header": ("--token-header", "X-Signature"),
+    "query": ("--token-query", "sig"),
+    "cookie": ("--token-cookie", "vwh_sig"),
+}
+
+
+def _send_with(url: str, kind: str, token: str | None) -> httpx.Response:
+    """A delivery with `token` where `kind` says, beside an ordinary parameter and cookie."""
+    name = PLACES[kind][1]
+    params = {"source": "vendasta"}
+    headers = {"Cookie": "theme=dark"}
+    if token is not None and kind == "header":
+        headers[name] = token
+    elif token is not None and kind == "query":
+        params[name] = token
+    elif token is not None:
+        headers["Cookie"] += f"; {name}={token}"
+    return httpx.post(
+        url + "/hooks/vendasta", params=params, content=ORDER, headers=headers, timeout=10
+    )
+
+
+@pytest.mark.parametrize("kind", PLACES)
+@pytest.mark.parametrize("json_out", [False, True], ids=["plain", "json"])
+def test_the_token_in_a_header_query_or_cookie_is_checked_and_never_kept(
+    store_path: Path, kind: str, json_out: bool
+) -> None:
+    option, name = PLACES[kind]
+    args = ["--token", TOKEN, option, name, "--reject-status", "403"]
+    with listener(*args, *(["--json"] if json_out else [])) as proc:
+        answers = [_send_with(proc.url, kind, t) for t in (TOKEN, TOKEN + "x", None)]
+        proc.stop()
+    assert [a.status_code for a in answers] == [200, 403, 403]
+    assert answers[2].json()["error"] == "missing " + (
+        name if kind == "header" else f"{'query parameter' if kind == 'query' else 'cookie'} {name}"
+    )
+    with CaptureStore(store_path) as store:
+        kept = list(store.iter_all())
+    assert [r.verdict for r in kept] == ["ok", "wrong", "missing"]
+    on_disk = b"".join(p.read_bytes() for p in store_path.parent.glob(store_path.name + "*"))
+    shown = run_vwh("show", "1").stdout + run_vwh("show", "1", "--json").stdout
+    history = run_vwh("history").stdout
+    assert b"source=vendasta" in on_disk and b"theme=dark" in on_disk  # the rest stays readable
+    for output in (on_disk.decode("latin-1"), proc.stdout, proc.stderr, shown, history):
+        assert TOKEN not in output
+    first = kept[0]
+    if kind == "query":
+        assert first.query == "source=vendasta&sig=••••en (21 chars)"
+    if kind == "cookie":
+        assert first.header("cookie") == "theme=dark; vwh_sig=••••en (21 chars)"
+    assert "••••en (21 chars)" in shown
+    lines = proc.stdout.splitlines()
+    if json_out:
+        assert json.loads(lines.pop(0))["event"] == "ready"
+    assert len(lines) == 3
+    if json_out:
+        events = [json.loads(line) for line in lines]
+        assert [e["verdict"] for e in events] == ["ok", "wrong", "missing"]
+        assert events[0]["query"].startswith("source=vendasta")
+        assert events[0]["cookies"] == ["theme", "vwh_sig"] if kind == "cookie" else ["theme"]
+    else:
+        assert "POST /hooks/vendasta?source=vendasta" in lines[0] and "token=ok" in lines[0]
+        assert "cookies=theme" in lines[0] and "token=missing" in lines[2]
+    assert re.search(rf"checking {'' if kind == 'header' else '.*'}{name} against", proc.stderr)
+
+
+def test_the_live_table_shows_query_and_cookie_names_with_the_secret_masked(
+    store_path: Path,
+) -> None:
+    from rich.console import Console
+
+    from vwh.cli.listen_view import request_table
+    from vwh.listener import ListenStats
+
+    with listener("--token", TOKEN, "--token-query", "sig") as proc:
+        _send_with(proc.url, "query", TOKEN)
+        proc.stop()
+    with CaptureStore(store_path) as store:
+        kept = list(store.iter_all())
+    console = Console(width=160, record=True, color_system=None)
+    console.print(request_table(kept, ListenStats()))
+    table = console.export_text()
+    assert "?source=vendasta&sig=••••" in table and "cookies theme" in table
+    assert TOKEN not in table
+
+
+def test_two_token_places_are_a_usage_error() -> None:
+    r = run_vwh("listen", "--token-query", "sig", "--token-cookie", "s", "--port", "0")
+    assert r.returncode == 2
+    assert r.stderr == (
+        "vwh: error: --token-query and --token-cookie: the token has one place, choose one\n"
+    )
+
+
+def test_respond_refuses_a_nested_file_in_one_line(tmp_path: Path) -> None:
+    nested = tmp_path / "respond.json"
+    nested.write_text('{"ok": true, "next": {"step": 2}, "items": [1]}')
+    r = run_vwh("listen", "--respond", str(nested), "--port", "0")
+    assert r.returncode == 2
+    assert r.stderr == (
+        f"vwh: error: {nested}: not one flat object: 'next', 'items' nest (an object or array);"
+        " the Send a webhook step reads only flat answers\n"
+    )
+
+
+def test_expect_response_needs_forward_to() -> None:
+    r = run_vwh("listen", "--expect-response", "a:string", "--port", "0")
+    assert r.returncode == 2 and "needs --forward-to URL" in r.stderr
+
+
 def test_a_script_reads_the_ready_event_then_count_ends_it(store_path: Path) -> None:
     """--port 0 --json --count: the first line says where to send; N deliveries end it with 0."""
     import selectors

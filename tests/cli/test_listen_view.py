@@ -91,6 +91,21 @@ def test_untrusted_text_is_never_markup() -> None:
     assert "POST /[b]x[/b]" in text and "[link=x]y[/link]" in text
 
 
+def test_the_live_table_and_plain_line_show_the_response_data_verdict() -> None:
+    from vwh.store import ForwardResult
+
+    fwd = ForwardResult(url="http://127.0.0.1:8000/hook", status=200, latency_ms=2.0, body=b"{}")
+    record = _record(
+        ORDER, forward=fwd, reaction="done", answer_check="dealId is missing: later \x1b[31m"
+    )
+    console = Console(width=160, record=True, color_system=None)
+    console.print(request_table([record], ListenStats(forwarding=True), forwarding=True))
+    table = console.export_text()
+    assert "response data" in table and "dealId is missing" in table
+    assert "\x1b" not in table  # inert: a handler cannot reach the terminal
+    assert "response_data='dealId is missing: later \\\\x1b[31m'" in plain_line(record)
+
+
 HOSTILE_IDS = {"orderId": "AG-1:ORD-\x1b[31mRED\x1b[0m", "accountId": "\x9b2J\u202e\ud800"}
 
 

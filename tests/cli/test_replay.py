@@ -474,6 +474,153 @@ def test_from_history_resends_a_kept_request_unchanged(store_path: Path, tmp_pat
     assert TOKEN not in first.stdout + first.stderr + again.stderr
 
 
+# The Send a webhook step: the token in a query parameter or cookie, copied curl requests.
+CURL = FIXTURES / "curl"
+SIG = "s3cret-signature-1234"
+
+
+@pytest.mark.parametrize(("option", "name"), [("--token-query", "sig"), ("--token-cookie", "s")])
+def test_the_token_in_a_query_or_cookie_reaches_a_listener_that_looks_there(
+    store_path: Path, tmp_path: Path, option: str, name: str
+) -> None:
+    sent = order_file(tmp_path)
+    with listener("--token", TOKEN, option, name) as proc:
+        right = invoke("replay", sent, "--to", proc.url + "/h?src=v", "--token", TOKEN, option,
+                       name, "--query", "a=b c", "--cookie", "theme=dark")  # fmt: skip
+        wrong = invoke("replay", sent, "--to", proc.url, "--token", "nope", option, name)
+        # The kept request again: its query and cookies as they came, the token given now.
+        again = invoke("replay", "--from-history", "1", "--to", proc.url, "--token", TOKEN,
+                       option, name)  # fmt: skip
+    assert [right.exit_code, wrong.exit_code, again.exit_code] == [0, 3, 0], right.stderr
+    with CaptureStore(store_path) as store:
+        first, bad, resent = list(store.iter_all())
+    assert [first.verdict, bad.verdict, resent.verdict] == ["ok", "wrong", "ok"]
+    for kept in (first, resent):
+        assert kept.query.startswith("src=v&a=b%20c")
+        assert "theme=dark" in (kept.header("cookie") or "")
+    assert TOKEN not in right.stderr + right.stdout + again.stderr
+    assert "with " + ("query parameter sig" if name == "sig" else "cookie s") in right.stderr
+
+
+def test_two_token_places_are_a_usage_error_for_replay(tmp_path: Path) -> None:
+    r = invoke("replay", order_file(tmp_path), "--token-header", "X", "--token-query", "q")
+    assert r.exit_code == 2 and "--token-header and --token-query" in r.stderr
+
+
+def test_a_copied_curl_request_goes_out_exactly_with_only_the_origin_replaced() -> None:
+    from tests.helpers import RawCapture
+
+    with RawCapture() as capture:
+        r = invoke("replay", "--curl", str(CURL / "send-a-webhook.sh"), "--to", capture.url)
+    assert r.exit_code == 0, r.stderr
+    [raw] = capture.requests
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0] == (
+        b"POST /vendasta/order-created?source=vendasta&signature=s3cret-signature-1234 HTTP/1.1"
+    )
+    headers = [tuple(line.split(b": ", 1)) for line in lines[1:]]
+    assert (b"Host", f"127.0.0.1:{capture.port}".encode()) in headers
+    assert [h for h in headers if h[0] not in (b"Host", b"Content-Length")] == [
+        (b"Content-Type", b"application/json"),
+        (b"X-Partner", b"9YW9"),
+        (b"Cookie", b"session=abc123; theme=dark"),
+    ]
+    assert body == (
+        b'{"accountId":"AG-7PQTGLLXQQ","entityId":"AG-7PQTGLLXQQ:ORD-S548DKHMKX",'
+        b'"marketId":"default","orderId":"AG-7PQTGLLXQQ:ORD-S548DKHMKX","partnerId":"9YW9"}'
+    )
+
+
+def test_a_copied_request_at_a_listener_checking_the_query_token(store_path: Path) -> None:
+    with listener("--token", SIG, "--token-query", "signature") as proc:
+        r = invoke("replay", "--curl", str(CURL / "send-a-webhook.sh"), "--to", proc.url)
+    assert r.exit_code == 0, r.stderr
+    with CaptureStore(store_path) as store:
+        [kept] = list(store.iter_all())
+    assert kept.verdict == "ok" and kept.path == "/vendasta/order-created"
+    assert kept.query == "source=vendasta&signature=••••34 (21 chars)"
+
+
+def test_data_raw_and_cookie_from_stdin_with_set_fields(store_path: Path) -> None:
+    text = (CURL / "data-raw-cookie.sh").read_text()
+    with listener("--token", SIG, "--token-cookie", "vwh_token") as proc:
+        r = invoke("replay", "--curl", "-", "--to", proc.url, "--set", "note=changed",
+                   "--set", "seats:=3", input=text)  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    with CaptureStore(store_path) as store:
+        [kept] = list(store.iter_all())
+    assert kept.verdict == "ok" and kept.header("signature") == "••••34 (21 chars)"
+    assert json.loads(kept.body or b"") == {
+        "accountId": "AG-QW7B3PDKHX",
+        "note": "changed",
+        "userId": "U-a6d23f70-fd09-43d2-91d2-a12c032caaa1",
+        "seats": 3,
+    }
+
+
+def test_set_fills_the_placeholders_of_a_copied_request() -> None:
+    from tests.helpers import RawCapture
+
+    with RawCapture() as capture:
+        r = invoke("replay", "--curl", str(CURL / "placeholder.sh"), "--to", capture.url,
+                   "--set", "accountId=AG-7PQTGLLXQQ",
+                   "--set", "orderId=AG-7PQTGLLXQQ:ORD-1")  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    body = json.loads(capture.requests[0].partition(b"\r\n\r\n")[2])
+    assert body == {"accountId": "AG-7PQTGLLXQQ", "marketId": "default",
+                    "orderId": "AG-7PQTGLLXQQ:ORD-1", "partnerId": "9YW9"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ((CURL / "unknown-option.sh").read_text(), "curl option --proxy is not understood"),
+        ("curl http://x/hook", "is a GET, not a POST"),
+        ("curl -X PUT http://x/hook -d '{}'", "is a PUT, not a POST"),
+        ("curl http://x/hook -d 'a=1'", "the copied body is not a JSON object"),
+        ("curl http://x/hook -d '[1]'", "the copied body is not a JSON object"),
+        ("curl -d '{}'", "has no URL"),
+    ],
+)
+def test_what_replay_cannot_send_from_a_curl_is_one_line_exit_2(text: str, message: str) -> None:
+    r = invoke("replay", "--curl", "-", "--to", "http://127.0.0.1:1", input=text)
+    assert r.exit_code == 2, r.stderr
+    assert r.stderr.startswith("vwh: error: ") and message in r.stderr
+    assert len(r.stderr.splitlines()) == 1 and r.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--curl", "-", "--to", "http://127.0.0.1:1/other"], "replaces only the scheme, host"),
+        (["--curl", "-", "x.json"], "give no PAYLOAD"),
+        (["x.json", "--set", "a=1"], "it needs --curl FILE"),
+        (["--curl", "-", "--set", "a:={}"], "would nest"),
+        (["--curl", "/nonexistent.sh"], "/nonexistent.sh: cannot read"),
+    ],
+)
+def test_bad_curl_options_are_one_line_exit_2(args: list[str], message: str) -> None:
+    r = invoke("replay", *args, input="curl http://x/ -d '{}'")
+    assert r.exit_code == 2 and message in r.stderr, r.stderr
+
+
+def test_sign_to_replay_round_trip_sends_the_same_bytes(tmp_path: Path) -> None:
+    from tests.helpers import RawCapture, run_vwh
+
+    sent = order_file(tmp_path)
+    args = ("--token", TOKEN, "--token-query", "sig", "--query", "src=v", "--cookie", "c=1")
+    with RawCapture() as capture:
+        direct = invoke("replay", sent, "--to", capture.url + "/hook", *args)
+        signed = run_vwh("sign", sent, "--curl", "--to", "https://hooks.example.test/hook", *args)
+        assert signed.returncode == 0, signed.stderr
+        piped = run_vwh("replay", "--curl", "-", "--to", capture.url, input=signed.stdout)
+    assert direct.exit_code == 0 and piped.returncode == 0, piped.stderr
+    assert len(capture.requests) == 2
+    assert capture.requests[0] == capture.requests[1]
+    assert b"?src=v&sig=" + TOKEN.encode() in capture.requests[0]
+
+
 def test_a_hostile_file_name_is_shown_inert(tmp_path: Path) -> None:
     from tests.hostile import assert_inert, run_vwh_bytes
 

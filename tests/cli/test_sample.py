@@ -41,12 +41,27 @@ def test_bad_kind_or_pin_is_one_line_exit_2() -> None:
     assert pin.exit_code == 2 and pin.stderr.startswith("vwh: error: bad partner id 'lower'")
 
 
+def test_step_and_fields_as_a_user_types_them() -> None:
+    send = json.loads(invoke("sample", "order", "--seed", "1").stdout)
+    trigger = json.loads(invoke("sample", "order", "--seed", "1", "--step", "trigger").stdout)
+    assert "automationId" not in send and trigger["automationId"].startswith("Automation-")
+    custom = invoke("sample", "user", "--field", "plan=gold", "--field", "seats:=3")
+    assert custom.exit_code == 0, custom.stderr
+    assert json.loads(custom.stdout) | {"plan": "gold", "seats": 3} == json.loads(custom.stdout)
+    nested = invoke("sample", "order", "--field", 'plan:={"tier": "gold"}')
+    assert nested.exit_code == 2 and nested.stdout == ""
+    assert nested.stderr.startswith("vwh: error: bad --field")
+    assert "would nest" in nested.stderr and len(nested.stderr.splitlines()) == 1
+    bad_step = invoke("sample", "order", "--step", "other")
+    assert bad_step.exit_code == 2 and "unknown step 'other'" in bad_step.stderr
+
+
 ORDER_ID = "AG-7PQTGLLXQQ:ORD-S548DKHMKX"
 USER_ID = "U-a6d23f70-fd09-43d2-91d2-a12c032caaa1"
 
 
 def test_from_a_real_order(vendasta: RunningFake) -> None:
-    r = invoke("sample", "order", "--from", ORDER_ID)
+    r = invoke("sample", "order", "--from", ORDER_ID, "--step", "trigger")
     assert r.exit_code == 0, r.stderr
     body = json.loads(r.stdout)
     assert (body["orderId"], body["entityId"], body["accountId"]) == (
@@ -60,9 +75,25 @@ def test_from_a_real_order(vendasta: RunningFake) -> None:
     assert r.stdout.endswith("}\n") and r.stdout.startswith("{\n  ")  # as `vwh sample` writes
 
 
+def test_from_a_real_order_for_the_send_step_is_all_real(vendasta: RunningFake) -> None:
+    """The default step's body has no automationId: every field then comes from the API."""
+    r = invoke("sample", "order", "--from", ORDER_ID)
+    assert r.exit_code == 0, r.stderr
+    body = json.loads(r.stdout)
+    assert "automationId" not in body
+    assert (body["orderId"], body["partnerId"], body["marketId"]) == (ORDER_ID, "9YW9", "saskatoon")
+    assert r.stderr == (
+        "real (from the API): accountId, entityId, marketId, orderId, partnerId; sample: none\n"
+    )
+    custom = invoke("sample", "order", "--from", ORDER_ID, "--field", "plan=gold")
+    assert json.loads(custom.stdout)["plan"] == "gold" and "sample: plan" in custom.stderr
+
+
 def test_from_a_real_account_and_user_with_json_meta(vendasta: RunningFake) -> None:
     account = json.loads(
-        invoke("sample", "account", "--from", "AG-7PQTGLLXQQ", "--json-meta").stdout
+        invoke(
+            "sample", "account", "--from", "AG-7PQTGLLXQQ", "--json-meta", "--step", "trigger"
+        ).stdout
     )
     assert account["body"]["entityId"] == "AG-7PQTGLLXQQ"
     assert account["real"] == ["accountId", "entityId", "marketId", "partnerId"]
@@ -73,7 +104,8 @@ def test_from_a_real_account_and_user_with_json_meta(vendasta: RunningFake) -> N
 
 def test_an_unreadable_account_keeps_sample_values_and_says_so(vendasta: RunningFake) -> None:
     token = vendasta.fake.issue_token(["order:read"])
-    r = invoke("sample", "order", "--from", ORDER_ID, "--access-token", token, "--market", "m1")
+    r = invoke("sample", "order", "--from", ORDER_ID, "--access-token", token, "--market", "m1",
+               "--step", "trigger")  # fmt: skip
     assert r.exit_code == 0, r.stderr
     body = json.loads(r.stdout)
     assert body["orderId"] == ORDER_ID and body["marketId"] == "m1"

@@ -101,3 +101,47 @@ def test_bad_input_is_one_line_exit_2(order: str, args: list[str], message: str)
     r = invoke("sign", *[order if a == "ORDER" else a for a in args])
     assert r.exit_code == 2 and r.stdout == ""
     assert r.stderr.startswith(f"vwh: error: {message}") and r.stderr.count("\n") == 1
+
+
+# The Send a webhook step: the token in a query parameter or cookie; copied curl requests.
+def test_the_token_in_a_query_parameter_or_a_cookie(order: str) -> None:
+    query = invoke("sign", order, "--to", "http://h/x?a=1", "--token", "t k", "--token-query",
+                   "sig", "--query", "b=2", "--cookie", "theme=dark")  # fmt: skip
+    cookie = invoke("sign", order, "--to", "http://h/x", "--token", "tk", "--token-cookie", "s",
+                    "--cookie", "theme=dark")  # fmt: skip
+    assert query.exit_code == 0 and cookie.exit_code == 0, query.stderr
+    assert query.stdout.startswith("POST /x?a=1&b=2&sig=t%20k HTTP/1.1\r\n")
+    assert "\r\nCookie: theme=dark\r\n" in query.stdout and "Verifier-Token" not in query.stdout
+    assert "\r\nCookie: theme=dark; s=tk\r\n" in cookie.stdout
+
+
+def test_sign_curl_file_prints_the_copied_request(tmp_path: Path) -> None:
+    copied = FIXTURES / "curl" / "send-a-webhook.sh"
+    raw = invoke("sign", str(copied), "--to", "http://127.0.0.1:8787")
+    as_curl = invoke("sign", "--curl", str(copied))
+    assert raw.exit_code == 0 and as_curl.exit_code == 0, raw.stderr
+    assert raw.stdout.startswith(
+        "POST /vendasta/order-created?source=vendasta&signature=s3cret-signature-1234 HTTP/1.1\r\n"
+        "Host: 127.0.0.1:8787\r\nContent-Type: application/json\r\nX-Partner: 9YW9\r\n"
+        "Cookie: session=abc123; theme=dark\r\n"
+    )
+    words = shlex.split(as_curl.stdout)
+    assert words[:2] == [
+        "curl",
+        "https://hooks.example.test/vendasta/order-created?source=vendasta"
+        "&signature=s3cret-signature-1234",
+    ]
+    set_ = invoke("sign", str(copied), "--set", "marketId=m2")
+    assert '"marketId":"m2"' in set_.stdout
+    refused = invoke("sign", str(FIXTURES / "curl" / "unknown-option.sh"))
+    assert refused.exit_code == 2 and "curl option --proxy" in refused.stderr
+    not_copied = invoke("sign", str(FIXTURES / "payloads" / "order.json"), "--set", "a=b")
+    assert not_copied.exit_code == 2 and "PAYLOAD is not one" in not_copied.stderr
+
+
+def test_sign_reads_a_copied_curl_from_stdin(tmp_path: Path) -> None:
+    text = (FIXTURES / "curl" / "placeholder.sh").read_text()
+    r = invoke("sign", "-", "--httpie", input=text)
+    assert r.exit_code == 0, r.stderr
+    assert "http POST https://hooks.example.test/hook" in r.stdout
+    assert "{{account.id}}" in r.stdout

@@ -262,3 +262,32 @@ def test_bad_replay_options_are_refused(
 ) -> None:
     r = call(store, "POST", "/api/requests/3/replay", headers=BEARER, json=options)
     assert r.status_code == 422 and message in r.json()["error"]
+
+
+@pytest.mark.parametrize(("kind", "name"), [("query", "sig"), ("cookie", "vwh_sig")])
+def test_replay_puts_the_listeners_token_in_the_listeners_place(
+    store_path: Path, kind: str, name: str
+) -> None:
+    """A listener with --token-query/--token-cookie: replay from the page is accepted by it."""
+    from tests.handlers import make_handler
+    from vwh.webhook import TokenPlace
+
+    with CaptureStore(store_path) as s:
+        s.add(kept(ORDER, query=f"src=v&{name}=••••en (21 chars)" if kind == "query" else ""))
+        with ThreadedServer(make_handler(place=(kind, name))) as handler:
+            settings = InspectorSettings(
+                store_path,
+                listener_url=handler.url,
+                token=TOKEN,
+                token_place=TokenPlace(kind, name),
+            )
+            r = call(
+                s, "POST", "/api/requests/1/replay", headers=BEARER, settings=settings, json={}
+            )
+            d = call(s, "GET", "/api/requests/1", headers=BEARER, settings=settings).json()
+    out = r.json()
+    assert r.status_code == 200 and out.get("outcome") == "delivered", (r.status_code, out)
+    assert "••••" not in d["replay_target"] and TOKEN not in d["curl"]
+    assert "'\"$VWH_TOKEN\"'" in d["curl"] and "Verifier-Token" not in d["curl"]
+    if kind == "query":
+        assert d["replay_target"] == f"{handler.url}{PATH}?src=v"

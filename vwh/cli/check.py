@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from vwh.cli.output import Output
 
 CHECKS_HELP = (
-    "valid, wrong-token, missing-token, header-case, bad-json, unknown-fields, repeat, timing"
+    "valid, wrong-token, missing-token, header-case, bad-json, unknown-fields, repeat, timing,"
+    " response-data"
 )
 
 
@@ -25,13 +26,35 @@ def check(
     token: str | None = typer.Option(
         None, envvar="VWH_TOKEN", help="The token the automation sends (required; or VWH_TOKEN)."
     ),
-    token_header: str = typer.Option(DEFAULT_TOKEN_HEADER, help="Header that carries the token."),
+    token_header: str | None = typer.Option(
+        None,
+        show_default=False,
+        help=f"Header that carries the token [default: {DEFAULT_TOKEN_HEADER}].",
+    ),
+    token_query: str | None = typer.Option(
+        None, metavar="NAME", help="Put the token in this query parameter (Send a webhook)."
+    ),
+    token_cookie: str | None = typer.Option(
+        None, metavar="NAME", help="Put the token in this cookie (Send a webhook)."
+    ),
     header: list[str] | None = typer.Option(
         None,
         "--header",
         "-H",
         metavar="'NAME: VALUE'",
         help="Extra header on every delivery, 'Name: value' (repeatable).",
+    ),
+    query: list[str] | None = typer.Option(
+        None, "--query", metavar="NAME=VALUE", help="Add to the URL's query (repeatable)."
+    ),
+    cookie: list[str] | None = typer.Option(
+        None, "--cookie", metavar="NAME=VALUE", help="Add a cookie (repeatable)."
+    ),
+    expect_response: str | None = typer.Option(
+        None,
+        metavar="'KEY:TYPE,...'",
+        help="The step's Response body keys (TYPE string, number or boolean; '?' after it:"
+        " optional): adds the check response-data on the handler's answer.",
     ),
     payload: Path | None = typer.Option(
         None, dir_okay=False, help="JSON object for the valid delivery (default: a sample order)."
@@ -60,6 +83,7 @@ def check(
 
     Seven deliveries (valid, wrong token, missing token, header case, bad JSON, unknown
     fields, repeat) and an eighth verdict, timing, on how fast the valid ones were.
+    --expect-response adds a ninth check, response-data: the data later steps get.
 
     Exit 0 when nothing failed (warnings allowed), 1 when a check failed, 2 on bad
     options, 6 when nothing answers at the URL.
@@ -67,22 +91,32 @@ def check(
     from vwh import check as suite
     from vwh.cli.check_view import report_lines, report_table
     from vwh.cli.output import Output
-    from vwh.delivery import parse_header
+    from vwh.delivery import parse_header, parse_pair
     from vwh.errors import UsageError
+    from vwh.expect import parse_expected
     from vwh.payloads import read_json_object_file
+    from vwh.webhook import token_place
 
     if not token:
         raise UsageError("missing --token (or VWH_TOKEN): the token your automation sends")
+    place = token_place(token_header, token_query, token_cookie)
+    expected = parse_expected(expect_response) if expect_response is not None else None
     config = suite.CheckConfig(
         url=url,
         token=token,
-        token_header=token_header,
+        token_header=place.name if place.is_header else DEFAULT_TOKEN_HEADER,
+        token_place=place,
+        query=tuple(parse_pair(q, "--query") for q in query or ()),
+        cookies=tuple(parse_pair(c, "--cookie") for c in cookie or ()),
+        expect_response=expected,
         extra_headers=tuple(parse_header(h) for h in header or ()),
         payload=read_json_object_file(payload) if payload else None,
         payload_label=payload.name if payload else "",
         timeout=timeout,
         warn_after=warn_after,
-        checks=suite.select_checks(only or (), skip or ()),
+        checks=suite.select_checks(
+            only or (), skip or (), place=place.kind, expect=expected is not None
+        ),
     )
     out = Output(json_mode=json_out)
     report = _run(config, out)

@@ -29,7 +29,7 @@ def _not_passed(report: CheckReport) -> list[CheckResult]:
 
 def report_lines(report: CheckReport) -> list[str]:
     """The report for pipes and logs: one line per check, advice indented under it."""
-    lines = [f"vwh check {report.url} (token in {report.token_header})"]
+    lines = [f"vwh check {report.url} (token in {report.token_where or report.token_header})"]
     for r in report.results:
         lines.append(
             f"{r.spec.number} {r.spec.name:<14} {r.result.value:<7}  sent: {r.sent}; got: {r.got}"
@@ -37,15 +37,15 @@ def report_lines(report: CheckReport) -> list[str]:
         if r.result is not Result.PASSED:
             lines.extend(f"    {label}: {text}" for label, text in _details(r))
     lines.extend(report.notes)
+    lines.extend(report.not_run)
     lines.append(report.summary)
     return [inert(line) for line in lines]
 
 
 def report_table(report: CheckReport) -> RenderableType:
     """The report for a terminal: the table, then advice for each check that did not pass."""
-    title = Text.assemble(
-        ("vwh check ", "bold"), inert(report.url), inert(f"  (token in {report.token_header})")
-    )
+    where = report.token_where or report.token_header
+    title = Text.assemble(("vwh check ", "bold"), inert(report.url), inert(f"  (token in {where})"))
     table = Table(box=None, pad_edge=False, header_style="bold", expand=False)
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("check", no_wrap=True)
@@ -77,7 +77,7 @@ def report_table(report: CheckReport) -> RenderableType:
             advice.add_row(f"  {label}", Text(inert(text)))
         parts.append(advice)
     parts.append(Text())
-    parts.extend(Text(inert(note), style="dim") for note in report.notes)
+    parts.extend(Text(inert(note), style="dim") for note in [*report.notes, *report.not_run])
     summary_style = "bold red" if report.count(Result.FAILED) else "bold green"
     parts.append(Text(report.summary, style=summary_style))
     return Group(*parts)

@@ -21,6 +21,7 @@ def start_beside(listener: Listener, ui: UiOptions) -> Inspector:
         token=s.token,
         token_header=s.token_header,
         forward=s.forward,
+        token_place=s.place,
     )
     inspector = Inspector(settings, CaptureStore(listener.store_path), ui)
     inspector.start()

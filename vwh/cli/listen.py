@@ -22,7 +22,15 @@ def listen(
     token: str | None = typer.Option(
         None, envvar="VWH_TOKEN", help="Verifier token to require (or VWH_TOKEN)."
     ),
-    token_header: str = typer.Option("Verifier-Token", help="Header that carries the token."),
+    token_header: str | None = typer.Option(
+        None, show_default=False, help="Header that carries the token [default: Verifier-Token]."
+    ),
+    token_query: str | None = typer.Option(
+        None, metavar="NAME", help="Query parameter that carries the token (Send a webhook)."
+    ),
+    token_cookie: str | None = typer.Option(
+        None, metavar="NAME", help="Cookie that carries the token (Send a webhook)."
+    ),
     reject_status: int = typer.Option(
         401, min=400, max=499, help="Status for a wrong or missing token."
     ),
@@ -96,6 +104,12 @@ def listen(
         help="Also forward what vwh rejects (wrong token, bad body, not POST), so you see"
         " your handler's own rejection.",
     ),
+    expect_response: str | None = typer.Option(
+        None,
+        metavar="'KEY:TYPE,...'",
+        help="With --forward-to: the step's Response body keys (TYPE string, number or"
+        " boolean; '?' after it: optional); each handler answer is judged against them.",
+    ),
     resolve: bool = typer.Option(
         False,
         "--resolve",
@@ -125,15 +139,29 @@ def listen(
     """
     from vwh.cli.listen_run import run_listen
     from vwh.errors import UsageError
+    from vwh.expect import parse_expected
     from vwh.receiver import ReceiverSettings
+    from vwh.webhook import token_place
 
     if token == "":
         raise UsageError("--token is empty: omit --token to check no token at all")
     if exit_timeout is not None and count is None:
         raise UsageError("--exit-timeout needs --count N (the deliveries to wait for)")
+    place = token_place(token_header, token_query, token_cookie)
+    if expect_response is not None and forward_to is None:
+        raise UsageError(
+            "--expect-response judges your handler's answers: it needs --forward-to URL"
+        )
+    if forward_token and not place.is_header:
+        raise UsageError(
+            f"--forward-token replaces a header token; with {place.option()} the token is"
+            " passed on as it came"
+        )
     settings = ReceiverSettings(
         token=token,
-        token_header=token_header,
+        token_header=place.name if place.is_header else "Verifier-Token",
+        token_place=place,
+        expect_response=parse_expected(expect_response) if expect_response else None,
         reject_status=reject_status,
         status=status,
         delay=delay,
@@ -218,9 +246,20 @@ def _ui_options(host: str, port: int, no_ui: bool) -> UiOptions | None:
 def _read_respond(path: Path | None) -> bytes | None:
     if path is None:
         return None
+    from vwh.errors import InputError
+    from vwh.expect import nested_keys
     from vwh.payloads import read_json_object_file
+    from vwh.webhook import parse_body
 
-    return read_json_object_file(path)
+    raw = read_json_object_file(path)
+    nested = nested_keys(parse_body(raw))
+    if nested:
+        names = ", ".join(repr(k) for k in nested)
+        raise InputError(
+            f"{path}: not one flat object: {names} {'nests' if len(nested) == 1 else 'nest'}"
+            " (an object or array); the Send a webhook step reads only flat answers"
+        )
+    return raw
 
 
 def _prepare_save_dir(path: Path | None) -> Path | None:

@@ -190,9 +190,13 @@ def _banner(out: Output, listener: Listener) -> None:
         )
     out.note(f"[bold]vwh listening on {listener.url}[/bold] (any path, POST)")
     if s.token:
-        out.note(f"  token:  checking {s.token_header} against {mask_secret(s.token)}")
+        where = untrusted(s.place.describe())
+        out.note(f"  token:  checking {where} against {mask_secret(s.token)}")
     else:
-        out.note(f"  token:  not checking ({s.token_header} shown masked); use --token to check")
+        out.note(
+            f"  token:  not checking ({untrusted(s.place.describe())} shown masked);"
+            " use --token to check"
+        )
     if s.forward is not None and not s.scripted:
         script = "the handler's answer (502 when it is down, 504 when too slow)"
     else:
@@ -206,6 +210,9 @@ def _banner(out: Output, listener: Listener) -> None:
     out.note(f"  answer: {untrusted(script)}")
     if s.forward is not None:
         _forward_banner(out, s)
+    if s.expect_response is not None:
+        keys = ", ".join(str(k) for k in s.expect_response)
+        out.note(f"  expect: the handler's answers to hold {untrusted(keys)}")
     out.note(f"  store:  {listener.store_path}")
     if s.save_dir:
         out.note(f"  save:   {s.save_dir}")
@@ -225,7 +232,7 @@ def _forward_banner(out: Output, s: ReceiverSettings) -> None:
     token = (
         f"{s.token_header} replaced with {mask_secret(fwd.token)}"
         if fwd.token
-        else f"{s.token_header} passed on as it came"
+        else f"{s.place.describe()} passed on as it came"
     )
     passed = "everything, rejected too" if fwd.forward_all else "accepted deliveries only"
     out.note(f"           {untrusted(token)}; forwarding {passed}")

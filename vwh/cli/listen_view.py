@@ -21,7 +21,7 @@ from vwh.forward import KEPT_BODY_LIMIT, body_preview, handler_label
 from vwh.listener import ListenStats
 from vwh.sanitize import inert, inert_lines, json_line
 from vwh.store import CapturedRequest, ForwardResult
-from vwh.webhook import InvalidBody, parse_json
+from vwh.webhook import InvalidBody, cookie_names, parse_json
 
 # Short labels for the ids a body carries, most telling first.
 ID_LABELS = (
@@ -50,6 +50,29 @@ def ids_text(record: CapturedRequest, *, compact: bool = False) -> str:
             continue
         shown.append(value if compact else f"{label}={value}")
     return " ".join(shown)
+
+
+def cookies_of(record: CapturedRequest) -> list[str]:
+    """The names of the cookies a request carried (their values stay in `vwh show`)."""
+    names: list[str] = []
+    for name, value in record.headers:
+        if name.lower() == "cookie":
+            names += cookie_names(value)
+    return names
+
+
+def sent_with(record: CapturedRequest) -> str:
+    """The query string (secrets masked) and cookie names, for the live table."""
+    cookies = cookies_of(record)
+    parts = ["cookies " + ",".join(cookies)] if cookies else []  # short: first
+    if record.query:
+        parts.append(f"?{record.query}")
+    return inert(" ".join(parts))
+
+
+def answer_check_text(record: CapturedRequest) -> str:
+    """The --expect-response verdict on the handler's answer ('' when not judged)."""
+    return inert(record.answer_check or "")
 
 
 def resend_text(record: CapturedRequest, *, compact: bool = False) -> str:
@@ -125,6 +148,9 @@ def plain_line(record: CapturedRequest) -> str:
     ]
     if record.ids:
         parts.append(ids_text(record))
+    cookies = cookies_of(record)
+    if cookies:
+        parts.append(f"cookies={inert(','.join(cookies)).replace(' ', '%20')}")
     if record.is_resend:
         parts.append(f"resend={record.attempt}")
     if record.error:
@@ -139,12 +165,18 @@ def plain_line(record: CapturedRequest) -> str:
             parts.append(f"handler_error={fwd.error!r}")
         elif fwd is not None and fwd.body:
             parts.append(f"handler_body={body_preview(fwd.body, 40)!r}")
+        if record.answer_check is not None:
+            parts.append(f"response_data={answer_check_text(record)!r}")
     return inert(" ".join(p for p in parts if p))
 
 
 def json_text(record: CapturedRequest) -> str:
     """One request as one JSON line (`vwh listen --json`): inert, equal in value."""
-    return json_line(record.to_json())
+    document = record.to_json()
+    cookies = cookies_of(record)
+    if cookies:  # names only: their values (secrets masked) stay in `vwh show`
+        document["cookies"] = cookies
+    return json_line(document)
 
 
 def unshowable(record: CapturedRequest, exc: Exception) -> str:
@@ -198,6 +230,9 @@ def request_table(
     what Vendasta would do next with the answer the sender got. To fit in 100
     columns, the size goes and resends show as their attempt number.
     """
+    records = list(records)
+    extras = any(r.query or cookies_of(r) for r in records)
+    judged = forwarding and any(r.answer_check is not None for r in records)
     table = Table(
         expand=True, pad_edge=False, box=None, header_style="bold", collapse_padding=forwarding
     )
@@ -206,6 +241,8 @@ def request_table(
     table.add_column(
         "request", no_wrap=True, overflow="ellipsis", max_width=16 if forwarding else 18
     )
+    if extras:  # the Send a webhook step: what the query and cookies carried
+        table.add_column("query, cookies", no_wrap=True, overflow="ellipsis", ratio=1, min_width=12)
     table.add_column("token", no_wrap=True)
     table.add_column("ids", no_wrap=True, overflow="ellipsis", ratio=1, min_width=8)
     if resolved is not None:  # --resolve: names from the API (what a glance wants most)
@@ -219,14 +256,17 @@ def request_table(
         table.add_column("handler", justify="right", no_wrap=True)
         table.add_column("h ms", justify="right", no_wrap=True)
         table.add_column("handler said", no_wrap=True, overflow="ellipsis", ratio=2, min_width=12)
+        if judged:
+            table.add_column("response data", no_wrap=True, overflow="ellipsis", ratio=2)
         table.add_column("next", no_wrap=True)
     else:
         table.add_column("resend", no_wrap=True)
     for r in records:
         try:
-            cells = _live_cells(r, forwarding, resolved)
+            cells = _live_cells(r, forwarding, resolved, extras=extras, judged=judged)
         except Exception as exc:  # one record that cannot be drawn stops no other
-            cells = ["", str(r.id), "", "", _cell(unshowable(r, exc), "red")]
+            note = _cell(unshowable(r, exc), "red")
+            cells = ["", str(r.id), "", *([""] if extras else []), "", note]
         table.add_row(*cells)
     summary = Text(stats.summary(), style="bold")
     return Group(table, summary)
@@ -238,13 +278,20 @@ def _cell(text: str, style: str = "") -> Text:
 
 
 def _live_cells(
-    r: CapturedRequest, forwarding: bool, resolved: Mapping[int, str] | None = None
+    r: CapturedRequest,
+    forwarding: bool,
+    resolved: Mapping[int, str] | None = None,
+    *,
+    extras: bool = False,
+    judged: bool = False,
 ) -> list[RenderableType]:
+    """One row; `extras`: the query and cookies column, `judged`: the response data one."""
     verdict_style = "green" if r.verdict == "ok" else "dim" if r.verdict == "not checked" else "red"
     cells: list[RenderableType] = [
         time.strftime("%H:%M:%S", time.localtime(r.received_at)),
         str(r.id),
         _cell(f"{r.method} {r.path}"),
+        *([_cell(sent_with(r))] if extras else []),
         _cell(verdict_text(r), verdict_style),
         _cell(ids_text(r, compact=True) or (r.error or "")),
     ]
@@ -260,8 +307,11 @@ def _live_cells(
             _cell(handler_text(r), _status_style(fwd.status or 0) if fwd else "dim"),
             f"{fwd.latency_ms:.0f}" if fwd and fwd.latency_ms is not None else "",
             _cell(handler_said(fwd), "red" if fwd and fwd.error else ""),
-            Text(r.reaction or "", style=_NEXT_STYLES.get(r.reaction or "", "")),
         ]
+        if judged:
+            ok = (r.answer_check or "").startswith("ok")
+            cells.append(_cell(answer_check_text(r), "green" if ok else "red"))
+        cells.append(Text(r.reaction or "", style=_NEXT_STYLES.get(r.reaction or "", "")))
     else:
         cells.append(Text(resend_text(r, compact=True), style="magenta"))
     return cells
@@ -326,6 +376,8 @@ def request_details(record: CapturedRequest) -> list[str]:
                 lines.append(cut)
     elif record.reaction:
         lines += ["", "not forwarded: rejected here (--forward-all passes rejections on)"]
+    if record.answer_check is not None:
+        lines.append(f"response data: {answer_check_text(record)}")
     if record.reaction:
         lines += ["", f"Vendasta would: {_NEXT_WORDS.get(record.reaction, record.reaction)}"]
     return [inert(line) for line in lines]

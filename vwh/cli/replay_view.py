@@ -100,7 +100,7 @@ def read_payloads(
 def run_batch(
     output: Output,
     target: Target,
-    items: Iterable[Payload | Problem],
+    items: Iterable[Payload | Problem | OutgoingRequest],
     policy: ResendPolicy,
     *,
     concurrency: int,
@@ -108,7 +108,9 @@ def run_batch(
     keep_headers: bool = False,
     skip_invalid: bool = False,
 ) -> ExitCode:
-    """Deliver as the inputs are read, show each result, and return the batch's exit code."""
+    """Deliver as the inputs are read, show each result, and return the batch's exit code.
+
+    A Payload becomes `target`'s request for it; an OutgoingRequest goes out as it is."""
     import asyncio
 
     from vwh.outbound import OutboundClient
@@ -119,9 +121,9 @@ def run_batch(
     def requests() -> Iterator[OutgoingRequest | Problem]:
         for item in items:
             yield (
-                item
-                if isinstance(item, Problem)
-                else target.request_for(item, keep_headers=keep_headers)
+                target.request_for(item, keep_headers=keep_headers)
+                if isinstance(item, Payload)
+                else item  # a Problem, or a request already built (a copied curl one)
             )
 
     async def run() -> Tally:

@@ -20,6 +20,18 @@ def sample(
     market: str = typer.Option("default", help="Market id to use."),
     account: str | None = typer.Option(None, help="Account id to use (e.g. AG-7PQTGLLXQQ)."),
     seed: int | None = typer.Option(None, help="Draw the ids from this seed (reproducible)."),
+    step: str = typer.Option(
+        "send",
+        help="send: the Send a webhook step's body (no automationId); trigger: the original"
+        " Trigger a webhook step's.",
+    ),
+    field: list[str] = typer.Option(
+        None,
+        "--field",
+        metavar="KEY=VALUE",
+        help="Add a flat custom field, as configured in the step (KEY:=JSON for a number,"
+        " true, false or null; repeatable).",
+    ),
     from_id: str | None = typer.Option(
         None,
         "--from",
@@ -43,9 +55,17 @@ def sample(
 ) -> None:
     """Print a webhook body like Vendasta's, e.g. `vwh sample order > order.json`."""
     from vwh.errors import UsageError
+    from vwh.fields import parse_fields
     from vwh.samples import SampleOptions, sample_bytes
 
-    options = SampleOptions(partner=partner, market=market, account=account, seed=seed).checked()
+    options = SampleOptions(
+        partner=partner,
+        market=market,
+        account=account,
+        seed=seed,
+        step=step,
+        fields=tuple(parse_fields(field or (), "--field").items()),
+    ).checked()
     if from_id is None:
         if json_meta:
             raise UsageError("--json-meta needs --from ID")
@@ -84,9 +104,9 @@ def _from_api(
     out = Output()
     for note in got.notes:
         out.warn(inert(f"could not read the {note}"))
+    sampled = ", ".join(got.sampled) or "none"
     out.err.print(
-        inert(f"real (from the API): {', '.join(got.real)}; sample: {', '.join(got.sampled)}"),
-        markup=False,
+        inert(f"real (from the API): {', '.join(got.real)}; sample: {sampled}"), markup=False
     )
     if json_meta:
         out.line(json_line(got.meta()))

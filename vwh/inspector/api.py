@@ -167,14 +167,16 @@ class InspectorApi:
         if record.body is None:
             return None
         s = self.settings
-        simple = s.token is not None and s.token_header.replace("-", "").isalnum()
+        place = s.place
+        simple = s.token is not None and place.name.replace("-", "").replace("_", "").isalnum()
         request = outgoing(
             s, record, replay_target(s, record), token=_PLACEHOLDER if simple else None
         )
         text = render_curl(request)
-        return text.replace(
-            f"'{s.token_header}: {_PLACEHOLDER}'", f'"{s.token_header}: $VWH_TOKEN"'
-        )
+        if place.is_header:
+            return text.replace(f"'{place.name}: {_PLACEHOLDER}'", f'"{place.name}: $VWH_TOKEN"')
+        # In the URL's query or the Cookie header: both are one single-quoted word.
+        return text.replace(_PLACEHOLDER, "'\"$VWH_TOKEN\"'")
 
 
 _PLACEHOLDER = "VWH-TOKEN-PLACEHOLDER"

@@ -38,6 +38,7 @@ def create_inspector(
         "forwarding": settings.forward is not None,
         "forward_to": settings.forward.url if settings.forward else None,
         "token_header": settings.token_header,
+        "token_place": settings.place.describe(),
         "replay_token": settings.token is not None,
     }
     api = InspectorApi(store, info, settings)

@@ -2,7 +2,8 @@
 resend rules, through the same delivery code as `vwh replay`.
 
 The default target is the developer's handler when the listener forwards, else
-the listener itself; the token is the listener's own, since the kept one is masked.
+the listener itself; the token is the listener's own, since the kept one is masked,
+and goes where the listener looks for it (a header, a query parameter or a cookie).
 """
 
 from __future__ import annotations
@@ -76,7 +77,9 @@ def outgoing(
     payload = Payload(
         f"#{record.id}", body if body is not None else record.body or b"", record.method
     )
-    return Target(url, token, s.token_header).request_for(payload)
+    place = s.place
+    target = Target(url, token, s.token_header, token_place=None if place.is_header else place)
+    return target.request_for(payload)
 
 
 async def replay_record(

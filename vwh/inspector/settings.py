@@ -8,7 +8,7 @@ from pathlib import Path
 from vwh.forward import ForwardSettings
 from vwh.inspector.broadcast import Broadcaster
 from vwh.replay import DEFAULT_TARGET
-from vwh.webhook import DEFAULT_TOKEN_HEADER
+from vwh.webhook import DEFAULT_TOKEN_HEADER, TokenPlace
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,12 @@ class InspectorSettings:
     token_header: str = DEFAULT_TOKEN_HEADER
     forward: ForwardSettings | None = None
     broadcaster: Broadcaster = field(default_factory=Broadcaster)
+    token_place: TokenPlace | None = None  # the listener's --token-query/--token-cookie
+
+    @property
+    def place(self) -> TokenPlace:
+        """Where replays put the token: where the listener looks for it."""
+        return self.token_place or TokenPlace("header", self.token_header)
 
     @property
     def live(self) -> bool:
