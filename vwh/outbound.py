@@ -1,9 +1,11 @@
-"""The one HTTP client for webhook traffic: `vwh replay` and `vwh check` send through it.
+"""The one HTTP client for webhook traffic: `vwh replay`, `vwh check` and the
+forwarding of `vwh listen --forward-to` (vwh.forward) all send through it.
 
 Every rule about the wire is written here once: the session carries no header of its
-own (the wire holds exactly what `vwh sign` prints), follows no redirect, reads no
-proxy setting, keeps only the start of an answer, gives each try its own timeout, and
-turns every network failure into an Attempt with a one-line reason.
+own (the wire holds exactly what `vwh sign` prints, or what the sender sent), follows
+no redirect, reads no proxy setting, bounds what it keeps of an answer, gives each try
+its own timeout, and turns every network failure into NoAnswer with the stage it
+reached (connect, timeout, broken) and a one-line reason.
 
 And the rule of a kept-alive connection: a server may close an idle connection at
 the moment a request goes out on it. A failure on a REUSED connection before any byte
@@ -23,12 +25,14 @@ import contextlib
 import contextvars
 import errno
 import os
+import re
 import socket
 import ssl
 import time
 import warnings
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -43,12 +47,6 @@ RESPONSE_BODY_LIMIT = 64 * 1024  # how much of an answer is kept for reports
 
 # Headers aiohttp would add on its own: none, so the wire carries what `vwh sign` prints.
 _NO_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
-
-Answer = tuple[int, list[tuple[str, str]], bytes]
-
-
-class _NoAnswer(Exception):
-    """The connection failed before a whole answer came back; the message says how."""
 
 
 @dataclass
@@ -67,27 +65,59 @@ class _Try:
         protocol.requests += 1
 
     @property
+    def silent(self) -> bool:
+        """Sent, and not one byte of the answer came back."""
+        return self.protocol is not None and self.protocol.received == self.received_before
+
+    @property
     def stale(self) -> bool:
         """Reused, and not one byte of the answer came back: the server never saw it."""
-        return (
-            self.reused
-            and self.protocol is not None
-            and self.protocol.received == self.received_before
-        )
+        return self.reused and self.silent
 
 
 # Set by `send` for the try under way; the connector (same task) fills it in.
 _CURRENT_TRY: contextvars.ContextVar[_Try | None] = contextvars.ContextVar("vwh_try", default=None)
 
 
+class Stage(str, Enum):
+    """How far a request got before it failed: what the caller calls the failure."""
+
+    CONNECT = "connect"  # no connection: the server never saw the request
+    TIMEOUT = "timeout"  # no whole answer within the time given
+    BROKEN = "broken"  # the connection broke, or the answer was not HTTP
+
+
+class NoAnswer(Exception):
+    """No whole answer came back; `stage` says where it stopped, `reason` says why."""
+
+    def __init__(self, stage: Stage, reason: str) -> None:
+        super().__init__(reason)
+        self.stage = stage
+        self.reason = reason
+
+
+@dataclass
+class Answer:
+    """A whole answer: its status, its header fields as they came, its body (bounded)."""
+
+    status: int
+    raw_headers: tuple[tuple[bytes, bytes], ...]
+    headers: Any  # aiohttp's CIMultiDictProxy of the same fields, names canonical
+    body: bytes
+
+
 class OutboundClient:
-    """Sends webhook requests over one pool of `connections`; an async context manager."""
+    """Sends webhook requests over one pool of `connections`; an async context manager.
+
+    `open()` and `aclose()` do the same for a caller that lives longer than one block
+    (the listener's forwarder); both run in the loop that sends.
+    """
 
     def __init__(self, *, connections: int = 8) -> None:
         self._connections = max(1, connections)
         self._session: aiohttp.ClientSession | None = None
 
-    async def __aenter__(self) -> OutboundClient:
+    def open(self) -> OutboundClient:
         import aiohttp
 
         # Bodies up to --max-size go out in one write; aiohttp's hint about large bytes
@@ -99,7 +129,7 @@ class OutboundClient:
             cookie_jar=aiohttp.DummyCookieJar(),
             skip_auto_headers=_NO_AUTO_HEADERS,
             auto_decompress=False,
-            timeout=aiohttp.ClientTimeout(total=None),  # send keeps the time
+            timeout=aiohttp.ClientTimeout(total=None),  # exchange keeps the time
             trust_env=False,  # no proxy or .netrc: the request is exactly what sign prints
         )
         # aiohttp resends idempotent methods once on any broken connection, even after
@@ -108,86 +138,130 @@ class OutboundClient:
         self._session = session
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
 
+    async def __aenter__(self) -> OutboundClient:
+        return self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
     async def send(
         self, request: OutgoingRequest, timeout: float, *, number: int = 1, waited: float = 0.0
     ) -> Attempt:
-        """One attempt; network trouble becomes an Attempt with an error, never an exception.
-
-        A stale kept-alive connection is not the attempt: it is retried on a fresh one.
-        """
-        attempt = await self._try(request, timeout, number, waited, fresh_only=False)
-        if attempt is None:  # the server had closed the kept connection: never saw it
-            attempt = await self._try(request, timeout, number, waited, fresh_only=True)
-        assert attempt is not None
-        return attempt
-
-    async def _try(
-        self,
-        request: OutgoingRequest,
-        timeout: float,
-        number: int,
-        waited: float,
-        *,
-        fresh_only: bool,
-    ) -> Attempt | None:
-        """One try; None when it failed on a stale kept connection (never on a fresh one)."""
+        """One attempt of a delivery; network trouble becomes an Attempt with an error."""
         started = time.perf_counter()
-
-        def done(status: int | None, error: str | None = None, **kw: Any) -> Attempt:
-            latency = (time.perf_counter() - started) * 1000
-            return Attempt(number, waited, status, latency, error, **kw)
-
-        connection = _Try(fresh_only=fresh_only)
-        token = _CURRENT_TRY.set(connection)
+        status: int | None = None
+        error: str | None = None
+        headers: list[tuple[str, str]] = []
+        body = b""
+        timed_out = False
         try:
-            async with _timeout(timeout):
-                status, headers, body = await self._exchange(request)
-        except TimeoutError:
-            return done(None, f"no answer within {timeout:g}s", timed_out=True)
-        except _NoAnswer as exc:
-            if connection.stale and not fresh_only:
-                return None
-            return done(None, str(exc))
-        finally:
-            _CURRENT_TRY.reset(token)
-        return done(status, headers=headers, body=body)
+            answer = await self.exchange(
+                request.method, request.url, request.headers, request.body, timeout
+            )
+        except NoAnswer as exc:
+            error = _ATTEMPT_ERRORS[exc.stage].format(exc.reason)
+            timed_out = exc.stage is Stage.TIMEOUT
+        else:
+            status, headers, body = answer.status, list(answer.headers.items()), answer.body
+        latency = (time.perf_counter() - started) * 1000
+        return Attempt(number, waited, status, latency, error, headers, body, timed_out)
 
-    async def _exchange(self, request: OutgoingRequest) -> Answer:
+    async def exchange(
+        self,
+        method: str,
+        url: str,
+        headers: Iterable[tuple[str, str]],
+        body: bytes,
+        timeout: float,
+        *,
+        limit: int = RESPONSE_BODY_LIMIT,
+        whole: bool = False,
+        as_is: bool = False,
+    ) -> Answer:
+        """One request and its answer within `timeout`, or NoAnswer.
+
+        The answer is read to its end (a cut-short body must show); its first `limit`
+        bytes are kept, or with `whole` all of it, a longer one being NoAnswer. With
+        `as_is` the URL's path and query go out exactly as written (a proxy's target).
+        A stale kept-alive connection is not the try: it is retried on a fresh one.
+        """
+        assert self._session is not None, "open the OutboundClient first"
+        target: Any = url
+        if as_is:
+            from yarl import URL
+
+            target = URL(url, encoded=True)
+        for fresh_only in (False, True):
+            connection = _Try(fresh_only=fresh_only)
+            token = _CURRENT_TRY.set(connection)
+            try:
+                async with _timeout(timeout):
+                    return await self._exchange(method, target, headers, body, limit, whole)
+            except TimeoutError:
+                raise NoAnswer(Stage.TIMEOUT, f"no answer within {timeout:g}s") from None
+            except NoAnswer:
+                if not connection.stale or fresh_only:
+                    raise
+            finally:
+                _CURRENT_TRY.reset(token)
+        raise AssertionError("unreachable: the fresh try returns or raises")
+
+    async def _exchange(
+        self,
+        method: str,
+        url: Any,
+        headers: Iterable[tuple[str, str]],
+        body: bytes,
+        limit: int,
+        whole: bool,
+    ) -> Answer:
         import aiohttp
 
-        assert self._session is not None, "use OutboundClient as an async context manager"
+        assert self._session is not None
         try:
             async with self._session.request(
-                request.method,
-                request.url,
-                data=request.body,
-                headers=request.headers,
-                allow_redirects=False,
+                method, url, data=body, headers=list(headers), allow_redirects=False
             ) as response:
-                body = await read_bounded(response.content.iter_any())
-                headers = list(response.headers.items())
-                return response.status, headers, body
+                kept = await read_bounded(response.content.iter_any(), limit, whole)
+                if kept is None:
+                    response.close()
+                    raise NoAnswer(Stage.BROKEN, f"the answer is over {_size(limit)}")
+                return Answer(response.status, response.raw_headers, response.headers, kept)
         except aiohttp.ClientConnectorDNSError:
-            host = urlsplit(request.url).hostname
-            raise _NoAnswer(f"could not connect: cannot resolve {host}") from None
+            host = urlsplit(str(url)).hostname
+            raise NoAnswer(Stage.CONNECT, f"cannot resolve {host}") from None
         except aiohttp.ClientConnectorError as exc:
-            raise _NoAnswer(f"could not connect: {_os_reason(exc.os_error)}") from None
+            raise NoAnswer(Stage.CONNECT, os_reason(exc.os_error)) from None
         except aiohttp.ServerDisconnectedError:
-            raise _NoAnswer(_broken("the server closed the connection")) from None
+            connection = _CURRENT_TRY.get()
+            silent = " without answering" if connection and connection.silent else ""
+            raise NoAnswer(Stage.BROKEN, f"the server closed the connection{silent}") from None
         except aiohttp.ClientPayloadError:
-            raise _NoAnswer(_broken("the body of the answer was cut short")) from None
+            raise NoAnswer(Stage.BROKEN, "the body of the answer was cut short") from None
         except aiohttp.ClientConnectionError as exc:
-            raise _NoAnswer(_broken(_os_reason(exc))) from None
+            raise NoAnswer(Stage.BROKEN, os_reason(exc)) from None
         except aiohttp.ClientResponseError as exc:
             what = str(exc.message).splitlines()[0].rstrip(": ") if exc.message else "unreadable"
-            raise _NoAnswer(_broken(f"the answer is not valid HTTP ({what})")) from None
+            raise NoAnswer(Stage.BROKEN, f"the answer is not valid HTTP ({what})") from None
         except aiohttp.ClientError as exc:
-            raise _NoAnswer(f"request failed: {_os_reason(exc)}") from None
+            raise NoAnswer(Stage.CONNECT, f"request failed: {os_reason(exc)}") from None
+
+
+# How replay and check word a failure in an Attempt (vwh.forward words its own).
+_ATTEMPT_ERRORS = {
+    Stage.CONNECT: "could not connect: {}",
+    Stage.TIMEOUT: "{}",
+    Stage.BROKEN: "connection broken before the answer was complete: {}",
+}
+
+
+def _size(limit: int) -> str:
+    return f"{limit // (1024 * 1024)} MiB" if limit >= 1024 * 1024 else f"{limit} bytes"
 
 
 def _connector_class() -> type[aiohttp.TCPConnector]:
@@ -232,15 +306,18 @@ def _connector_class() -> type[aiohttp.TCPConnector]:
     return Connector
 
 
-async def read_bounded(chunks: AsyncIterator[bytes]) -> bytes:
-    """Read an answer to its end (a cut-short body must show), keeping the first part."""
+async def read_bounded(chunks: AsyncIterator[bytes], limit: int, whole: bool) -> bytes | None:
+    """Read an answer to its end (a cut-short body must show), keeping the first `limit`
+    bytes; with `whole`, None as soon as it is longer (nothing more is read)."""
     kept: list[bytes] = []
     size = 0
     async for chunk in chunks:
-        if size < RESPONSE_BODY_LIMIT:
-            kept.append(chunk)
         size += len(chunk)
-    return b"".join(kept)[:RESPONSE_BODY_LIMIT]
+        if size > limit and whole:
+            return None
+        if size - len(chunk) < limit:
+            kept.append(chunk)
+    return b"".join(kept)[:limit] if size > limit else b"".join(kept)
 
 
 async def ensure_reachable(url: str, timeout: float) -> None:
@@ -272,10 +349,6 @@ async def ensure_reachable(url: str, timeout: float) -> None:
     raise UnreachableError(f"could not reach {where}: {reason}")
 
 
-def _broken(reason: str) -> str:
-    return f"connection broken before the answer was complete: {reason}"
-
-
 _ERRNO_REASONS = {
     errno.ECONNREFUSED: "connection refused",
     errno.ECONNRESET: "connection reset by the server",
@@ -283,18 +356,23 @@ _ERRNO_REASONS = {
     errno.ETIMEDOUT: "connection timed out",
     errno.EHOSTUNREACH: "host unreachable",
     errno.ENETUNREACH: "network unreachable",
+    errno.EADDRNOTAVAIL: "address not available",
 }
 
 
-def _os_reason(exc: BaseException) -> str:
-    """The plainest reason for a network error: the OSError behind it when there is one.
+def os_reason(exc: BaseException) -> str:
+    """The plainest reason for a network error ("connection refused"), not errno soup.
 
-    aiohttp says "Cannot connect to host ...": the cause it wraps says what a person
-    needs ("connection refused").
+    aiohttp says "Cannot connect to host ...": the OSError it wraps says what a person
+    needs. A connect to several addresses raises one OSError listing them all
+    ("Multiple exceptions: [Errno 111] ..."): its first errno says it.
     """
     seen: BaseException | None = exc
     while seen is not None:
         code = getattr(seen, "errno", None)
+        if isinstance(seen, OSError) and not code:
+            found = re.search(r"\[Errno (\d+)\]", str(seen))
+            code = int(found.group(1)) if found else None
         if isinstance(seen, OSError) and code:
             return _ERRNO_REASONS.get(code, os.strerror(code).lower())
         seen = seen.__cause__ or seen.__context__
