@@ -21,7 +21,6 @@ The incoming query string is always added (after the URL's own, if it has one).
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import time
 from collections.abc import Mapping, Sequence
@@ -32,7 +31,8 @@ from urllib.parse import urlsplit
 
 from vwh.delivery import check_url
 from vwh.errors import UsageError
-from vwh.outbound import NoAnswer, OutboundClient, Stage, os_reason
+from vwh.http1 import os_reason
+from vwh.outbound import NoAnswer, OutboundClient, Stage
 from vwh.sanitize import inert
 from vwh.store import ForwardResult
 from vwh.webhook import VENDASTA_TIMEOUT, is_secret_name, mask_query, mask_secret, token_bytes
@@ -150,16 +150,15 @@ class Forwarder:
 
     def __init__(self, settings: ForwardSettings, token_header: str, via: bytes = b"vwh") -> None:
         self.settings = settings
-        self._via = ("via", "1.1 " + via.decode("ascii"))  # RFC 9110 7.6.3: how loops stop
+        self._via = (b"via", b"1.1 " + via)  # RFC 9110 7.6.3: how loops are caught
         parts = urlsplit(settings.url)
-        host = parts.netloc.rpartition("@")[2]  # credentials in the URL are not sent
-        self._host = ("host", host.encode("idna").decode("ascii"))
+        self._url = settings.url
+        self._host = (b"host", parts.netloc.rpartition("@")[2].encode("idna"))
         base = parts.path or "/"
         self._appends = settings.appends_path
         self._base_path = (base.rstrip("/") if self._appends else base).encode("latin-1")
         self._base_query = parts.query.encode("latin-1")
         self._origin = f"{parts.scheme}://{parts.netloc}"
-        self._sent_origin = f"{parts.scheme}://{host}"
         self._token_header = token_header.lower().encode("latin-1")
         self._configured = frozenset({token_header.lower()})
         self._token = token_bytes(settings.token) if settings.token is not None else None
@@ -184,7 +183,7 @@ class Forwarder:
 
     def outgoing_headers(
         self, headers: Sequence[tuple[bytes, bytes]], replace_token: bool
-    ) -> list[tuple[str, str]]:
+    ) -> list[tuple[bytes, bytes]]:
         """The incoming headers minus hop-by-hop ones, the token swapped, Via added."""
         drop = HOP_BY_HOP
         for name, value in headers:
@@ -192,13 +191,13 @@ class Forwarder:
                 drop = drop | {t.strip().lower() for t in value.split(b",")}
         swap = replace_token and self._token is not None
         out = [
-            (_text(name), _text(value))
+            (name, value)
             for name, value in headers
             if name not in drop and not (swap and name == self._token_header)
         ]
         if swap:
             assert self._token is not None
-            out.append((_text(self._token_header), _text(self._token)))
+            out.append((self._token_header, self._token))
         out.append(self._via)
         return out
 
@@ -226,12 +225,11 @@ class Forwarder:
         if self._client is None:  # no await before it is set: one client per loop
             self._client = OutboundClient(connections=MAX_CONNECTIONS).open()
         headers = [self._host, *self.outgoing_headers(scope["headers"], replace_token)]
-        url = self._sent_origin + _text(self._target(scope))
         started = time.perf_counter()
         try:
             answer = await self._client.exchange(
-                scope["method"], url, headers, body, self.settings.timeout,
-                limit=ANSWER_LIMIT, whole=True, as_is=True,
+                scope["method"], self._url, self._target(scope), headers, body,
+                self.settings.timeout, limit=ANSWER_LIMIT, whole=True,
             )  # fmt: skip
         except NoAnswer as exc:
             result.error = f"{_FAILURES[exc.stage].value}: {exc.reason}"
@@ -245,7 +243,7 @@ class Forwarder:
         result.body = answer.body[:KEPT_BODY_LIMIT]
         kept: list[tuple[str, str]] = []
         relayed: list[tuple[bytes, bytes]] = []
-        for name, value in answer.raw_headers:
+        for name, value in answer.headers:
             text = value.decode("latin-1")
             secret = is_secret_name(text_name := name.decode("latin-1"), self._configured)
             kept.append((text_name, mask_secret(text) if secret else text))
@@ -270,15 +268,6 @@ _FAILURES = {
 }
 
 
-def _text(raw: bytes) -> str:
-    """Header bytes as the client's str: UTF-8 goes out unchanged; other bytes (obs-text,
-    RFC 9110 5.5) are read as Latin-1 and so go out as their UTF-8 spelling."""
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("latin-1")
-
-
 def probe(settings: ForwardSettings, timeout: float = 0.5) -> str | None:
     """Can the handler be reached right now? None when it can, else why not.
 
@@ -294,7 +283,3 @@ def probe(settings: ForwardSettings, timeout: float = 0.5) -> str | None:
     except OSError as exc:
         return os_reason(exc)
     return None
-
-
-if os.environ.get("VWH_FORWARD_CLIENT") == "own":  # temporary: bench_forward's comparison
-    from vwh._forward_own import Forwarder  # type: ignore[assignment]  # noqa: F401
