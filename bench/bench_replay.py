@@ -11,8 +11,9 @@ machine slows both sides alike. Bounded: about a minute with the defaults.
 The receiver and wrk's script (fresh order ids per request) are those of
 bench_listen.py. Before vwh.outbound became the one client, the same delivery code
 over httpx's stock pool measured 0.03-0.04 of wrk at concurrency 64, and over
-httpx-aiohttp's transport 0.16-0.19, against aiohttp's 0.28-0.40: why webhook
-traffic goes through aiohttp.
+httpx-aiohttp's transport 0.16-0.19, against aiohttp's 0.28-0.40. Since forwarding
+needed a cheaper client (bench_forward.py), all webhook traffic goes through vwh.http1,
+an HTTP/1.1 client of our own.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def requests_for(url: str, bodies: Sequence[bytes]) -> list[OutgoingRequest]:
 
 
 def vwh(requests: Sequence[OutgoingRequest], concurrency: int) -> float:
-    """vwh's delivery path, as `vwh replay` runs it (streamed, aiohttp, Vendasta's rules)."""
+    """vwh's delivery path, as `vwh replay` runs it (streamed, vwh.outbound, Vendasta's rules)."""
     started = time.perf_counter()
     outcomes = deliver_all(requests, POLICY, concurrency=concurrency)
     return _rate(outcomes, started)

@@ -77,7 +77,7 @@ def need_wrk() -> str:
 
 
 def wrk(url: str, connections: int, seconds: int, script: str, *args: str) -> dict[str, float]:
-    """Run wrk once; requests per second, request count and p50 latency in ms."""
+    """Run wrk once; requests per second, request count, p50 and p99 latency in ms."""
     out = subprocess.run(
         [
             need_wrk(),
@@ -97,12 +97,15 @@ def wrk(url: str, connections: int, seconds: int, script: str, *args: str) -> di
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     count = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-    latency = float(p50.group(1)) * scale[p50.group(2)] if p50 else float("nan")
+
+    def percentile(p: int) -> float:
+        found = re.search(rf"{p}%\s+([\d.]+)(us|ms|s)", out)
+        return float(found.group(1)) * scale[found.group(2)] if found else float("nan")
+
     if "Non-2xx" in out:
         raise SystemExit(f"non-2xx answers from {url}:\n{out}")
-    return {"rps": rps, "count": count, "p50_ms": latency}
+    return {"rps": rps, "count": count, "p50_ms": percentile(50), "p99_ms": percentile(99)}
 
 
 def median(values: list[float]) -> float:

@@ -24,6 +24,7 @@ import pytest
 from rich.console import Console
 
 from tests.helpers import ThreadedServer, free_port, run_receiver
+from tests.scripted import KeepAliveCloser
 from vwh.cli.listen_view import plain_line, request_details, request_table
 from vwh.errors import UsageError
 from vwh.forward import (
@@ -235,13 +236,15 @@ def test_outgoing_headers_drop_hop_by_hop_and_swap_a_good_token() -> None:
         (b"content-type", b"application/json"),
         (b"x-extra", b"kept"),
     ]
-    swapped = b"".join(forwarder.outgoing_headers(incoming, replace_token=True))
-    assert swapped == (
-        b"content-type: application/json\r\nx-extra: kept\r\nverifier-token: new\r\n"
-        b"via: 1.1 vwh-1\r\n"  # RFC 9110 7.6.3: how listeners forwarding to each other stop
-    )
-    as_is = b"".join(forwarder.outgoing_headers(incoming, replace_token=False))
-    assert b"verifier-token: old\r\n" in as_is and b"new" not in as_is
+    swapped = forwarder.outgoing_headers(incoming, replace_token=True)
+    assert swapped == [
+        (b"content-type", b"application/json"),
+        (b"x-extra", b"kept"),
+        (b"verifier-token", b"new"),
+        (b"via", b"1.1 vwh-1"),  # RFC 9110 7.6.3: how listeners forwarding to each other stop
+    ]
+    as_is = forwarder.outgoing_headers(incoming, replace_token=False)
+    assert (b"verifier-token", b"old") in as_is and (b"verifier-token", b"new") not in as_is
 
 
 @pytest.mark.parametrize(
@@ -456,7 +459,12 @@ def _ok(body: bytes) -> bytes:
 @pytest.mark.parametrize(
     ("answer", "status", "body", "error"),
     [
-        (lambda r: None, 502, None, "handler broke the connection: it closed the connection"),
+        (
+            lambda r: None,
+            502,
+            None,
+            "handler broke the connection: the server closed the connection without answering",
+        ),
         (lambda r: b"HTTP/1.1 200 OK\r\ncontent-length: 50\r\n\r\nshort", 502, None, "cut short"),
         (lambda r: b"garbage\r\n\r\n", 502, None, "not valid HTTP"),
         (
@@ -497,6 +505,38 @@ def test_misbehaving_handlers(
     else:
         assert rec.forward.error is not None and error in rec.forward.error
         assert rec.reaction == "resend"
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_kept_connections_the_handler_closed_when_idle_are_retried_fresh(
+    store_path: Path, concurrency: int
+) -> None:
+    """The outbound client's stale-connection rule holds for forwarding too: a handler
+    that closes idle kept-alive connections never costs a delivery a 502."""
+    groups, size = 4, 4 * concurrency
+
+    with KeepAliveCloser("idle", idle=0.05) as closer:
+
+        async def scenario(c: httpx.AsyncClient) -> None:
+            for group in range(groups):
+                if group:
+                    await asyncio.sleep(0.15)  # the kept connections idle past 0.05 s
+                for start in range(0, size, concurrency):
+                    sent = [
+                        c.post("/", content=b'{"g": %d, "n": %d}' % (group, n))
+                        for n in range(start, start + concurrency)
+                    ]
+                    answers = await asyncio.gather(*sent)
+                    assert [(r.status_code, r.content) for r in answers] == [(200, b"ok")] * len(
+                        sent
+                    )
+
+        kept = run_receiver(store_path, forwarding(closer.url + "/"), scenario)
+    assert [(r.status, r.forward and r.forward.status) for r in kept] == [(200, 200)] * (
+        groups * size
+    )
+    assert closer.count == groups * size == len(set(closer.bodies))  # one request each
+    assert closer.closed_unread > 0  # kept connections the handler had closed were tried
 
 
 def test_forwarding_to_itself_is_refused(store_path: Path) -> None:

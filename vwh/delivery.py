@@ -154,7 +154,7 @@ def build_request(
     cookies = list(cookies)
     if token is not None:
         try:
-            token.encode("utf-8")  # how it goes out; aiohttp would drop what is not UTF-8
+            token.encode("utf-8")  # how it goes out (vwh.outbound)
         except UnicodeEncodeError:
             raise UsageError(
                 "the token holds bytes that are not UTF-8, which vwh cannot send"

@@ -1,9 +1,12 @@
-"""The one HTTP client for webhook traffic: `vwh replay` and `vwh check` send through it.
+"""The one HTTP client for webhook traffic: `vwh replay`, `vwh check` and the
+forwarding of `vwh listen --forward-to` (vwh.forward) all send through it.
 
-Every rule about the wire is written here once: the session carries no header of its
-own (the wire holds exactly what `vwh sign` prints), follows no redirect, reads no
-proxy setting, keeps only the start of an answer, gives each try its own timeout, and
-turns every network failure into an Attempt with a one-line reason.
+Every rule about the wire is written here once: the request carries no header of the
+client's own (the wire holds exactly what `vwh sign` prints, or what the sender sent,
+plus Host and Content-Length), no redirect is followed, no proxy setting or .netrc is
+read, what is kept of an answer is bounded, each try has its own timeout, and every
+network failure becomes NoAnswer with the stage it reached (connect, timeout,
+broken) and a one-line reason.
 
 And the rule of a kept-alive connection: a server may close an idle connection at
 the moment a request goes out on it. A failure on a REUSED connection before any byte
@@ -11,236 +14,139 @@ of the answer came back means the server never saw the request, so it is retried
 once on a fresh connection and not counted as an attempt (Vendasta's sender does the
 same). A failure after answer bytes started counts: the handler may have done the work.
 
-Requests go out over aiohttp: measured against the same local receiver, its client
-does about twice the requests per second of httpx over aiohttp's transport and ten
-times the stock httpx pool at concurrency 64 (bench/bench_replay.py).
+Requests go out over vwh.http1, a small HTTP/1.1 client on asyncio and httptools (its
+docstring says why not aiohttp's, with the figures).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
-import errno
 import os
 import socket
 import ssl
 import time
-import warnings
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from vwh.delivery import Attempt, OutgoingRequest
 from vwh.errors import UnreachableError
+from vwh.http1 import Answer, NoAnswer, Origin, Pool, Stage, request_bytes
 
-if TYPE_CHECKING:
-    import aiohttp
-    from aiohttp.client_proto import ResponseHandler
+__all__ = ["Answer", "NoAnswer", "OutboundClient", "Stage", "ensure_reachable"]
 
 RESPONSE_BODY_LIMIT = 64 * 1024  # how much of an answer is kept for reports
 
-# Headers aiohttp would add on its own: none, so the wire carries what `vwh sign` prints.
-_NO_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
-
-Answer = tuple[int, list[tuple[str, str]], bytes]
-
-
-class _NoAnswer(Exception):
-    """The connection failed before a whole answer came back; the message says how."""
-
-
-@dataclass
-class _Try:
-    """What one try learnt about its connection: reused or not, and answer bytes seen."""
-
-    fresh_only: bool = False
-    protocol: Any = None  # the _CountingHandler the request went out on
-    reused: bool = False
-    received_before: int = 0
-
-    def use(self, protocol: Any) -> None:
-        self.protocol = protocol
-        self.reused = protocol.requests > 0
-        self.received_before = protocol.received
-        protocol.requests += 1
-
-    @property
-    def stale(self) -> bool:
-        """Reused, and not one byte of the answer came back: the server never saw it."""
-        return (
-            self.reused
-            and self.protocol is not None
-            and self.protocol.received == self.received_before
-        )
-
-
-# Set by `send` for the try under way; the connector (same task) fills it in.
-_CURRENT_TRY: contextvars.ContextVar[_Try | None] = contextvars.ContextVar("vwh_try", default=None)
-
 
 class OutboundClient:
-    """Sends webhook requests over one pool of `connections`; an async context manager."""
+    """Sends webhook requests over one pool of `connections`; an async context manager.
+
+    `open()` and `aclose()` do the same for a caller that lives longer than one block
+    (the listener's forwarder); both run in the loop that sends.
+    """
 
     def __init__(self, *, connections: int = 8) -> None:
         self._connections = max(1, connections)
-        self._session: aiohttp.ClientSession | None = None
+        self._pool: Pool | None = None
 
-    async def __aenter__(self) -> OutboundClient:
-        import aiohttp
-
-        # Bodies up to --max-size go out in one write; aiohttp's hint about large bytes
-        # bodies (a ResourceWarning past 1 MiB) does not apply to a loop that only sends.
-        warnings.filterwarnings("ignore", "Sending a large body directly", ResourceWarning)
-
-        session = aiohttp.ClientSession(
-            connector=_connector_class()(limit=self._connections, limit_per_host=0),
-            cookie_jar=aiohttp.DummyCookieJar(),
-            skip_auto_headers=_NO_AUTO_HEADERS,
-            auto_decompress=False,
-            timeout=aiohttp.ClientTimeout(total=None),  # send keeps the time
-            trust_env=False,  # no proxy or .netrc: the request is exactly what sign prints
-        )
-        # aiohttp resends idempotent methods once on any broken connection, even after
-        # answer bytes came back; the stale-connection rule below is the only resend here.
-        session._retry_connection = False
-        self._session = session
+    def open(self) -> OutboundClient:
+        self._pool = Pool(self._connections)
         return self
 
+    async def aclose(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    async def __aenter__(self) -> OutboundClient:
+        return self.open()
+
     async def __aexit__(self, *exc: object) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self.aclose()
 
     async def send(
         self, request: OutgoingRequest, timeout: float, *, number: int = 1, waited: float = 0.0
     ) -> Attempt:
-        """One attempt; network trouble becomes an Attempt with an error, never an exception.
-
-        A stale kept-alive connection is not the attempt: it is retried on a fresh one.
-        """
-        attempt = await self._try(request, timeout, number, waited, fresh_only=False)
-        if attempt is None:  # the server had closed the kept connection: never saw it
-            attempt = await self._try(request, timeout, number, waited, fresh_only=True)
-        assert attempt is not None
-        return attempt
-
-    async def _try(
-        self,
-        request: OutgoingRequest,
-        timeout: float,
-        number: int,
-        waited: float,
-        *,
-        fresh_only: bool,
-    ) -> Attempt | None:
-        """One try; None when it failed on a stale kept connection (never on a fresh one)."""
+        """One attempt of a delivery; network trouble becomes an Attempt with an error."""
         started = time.perf_counter()
-
-        def done(status: int | None, error: str | None = None, **kw: Any) -> Attempt:
-            latency = (time.perf_counter() - started) * 1000
-            return Attempt(number, waited, status, latency, error, **kw)
-
-        connection = _Try(fresh_only=fresh_only)
-        token = _CURRENT_TRY.set(connection)
+        status: int | None = None
+        error: str | None = None
+        headers: list[tuple[str, str]] = []
+        body = b""
+        timed_out = False
         try:
-            async with _timeout(timeout):
-                status, headers, body = await self._exchange(request)
-        except TimeoutError:
-            return done(None, f"no answer within {timeout:g}s", timed_out=True)
-        except _NoAnswer as exc:
-            if connection.stale and not fresh_only:
-                return None
-            return done(None, str(exc))
-        finally:
-            _CURRENT_TRY.reset(token)
-        return done(status, headers=headers, body=body)
+            target, host = wire_target(request.url)
+            fields = [(n.encode(), v.encode()) for n, v in request.headers]
+            if not any(n.lower() == "host" for n, _ in request.headers):
+                fields.insert(0, (b"Host", host.encode()))
+            answer = await self.exchange(
+                request.method, request.url, target.encode(), fields, request.body, timeout
+            )
+        except NoAnswer as exc:
+            error = _ATTEMPT_ERRORS[exc.stage].format(exc.reason)
+            timed_out = exc.stage is Stage.TIMEOUT
+        else:
+            status, body = answer.status, answer.body
+            headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in answer.headers]
+        latency = (time.perf_counter() - started) * 1000
+        return Attempt(number, waited, status, latency, error, headers, body, timed_out)
 
-    async def _exchange(self, request: OutgoingRequest) -> Answer:
-        import aiohttp
+    async def exchange(
+        self,
+        method: str,
+        url: str,
+        target: bytes,
+        headers: Sequence[tuple[bytes, bytes]],
+        body: bytes,
+        timeout: float,
+        *,
+        limit: int = RESPONSE_BODY_LIMIT,
+        whole: bool = False,
+    ) -> Answer:
+        """One request to `url`'s origin for `target` (path and query, as they go on the
+        wire) and its answer within `timeout`, or NoAnswer.
 
-        assert self._session is not None, "use OutboundClient as an async context manager"
-        try:
-            async with self._session.request(
-                request.method,
-                request.url,
-                data=request.body,
-                headers=request.headers,
-                allow_redirects=False,
-            ) as response:
-                body = await read_bounded(response.content.iter_any())
-                headers = list(response.headers.items())
-                return response.status, headers, body
-        except aiohttp.ClientConnectorDNSError:
-            host = urlsplit(request.url).hostname
-            raise _NoAnswer(f"could not connect: cannot resolve {host}") from None
-        except aiohttp.ClientConnectorError as exc:
-            raise _NoAnswer(f"could not connect: {_os_reason(exc.os_error)}") from None
-        except aiohttp.ServerDisconnectedError:
-            raise _NoAnswer(_broken("the server closed the connection")) from None
-        except aiohttp.ClientPayloadError:
-            raise _NoAnswer(_broken("the body of the answer was cut short")) from None
-        except aiohttp.ClientConnectionError as exc:
-            raise _NoAnswer(_broken(_os_reason(exc))) from None
-        except aiohttp.ClientResponseError as exc:
-            what = str(exc.message).splitlines()[0].rstrip(": ") if exc.message else "unreadable"
-            raise _NoAnswer(_broken(f"the answer is not valid HTTP ({what})")) from None
-        except aiohttp.ClientError as exc:
-            raise _NoAnswer(f"request failed: {_os_reason(exc)}") from None
-
-
-def _connector_class() -> type[aiohttp.TCPConnector]:
-    """aiohttp's connector, telling each try whether its connection was reused."""
-    import functools
-
-    import aiohttp
-    from aiohttp.client_proto import ResponseHandler
-
-    class CountingHandler(ResponseHandler):
-        """aiohttp's protocol, counting the bytes that came back and the requests sent."""
-
-        def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-            super().__init__(loop)
-            self.received = 0
-            self.requests = 0
-
-        def data_received(self, data: bytes) -> None:
-            self.received += len(data)
-            super().data_received(data)
-
-    class Connector(aiohttp.TCPConnector):
-        def __init__(self, **kw: Any) -> None:
-            super().__init__(**kw)
-            factory = functools.partial(CountingHandler, loop=self._loop)
-            self._factory = factory  # type: ignore[assignment]  # a subclass, same calls
-
-        async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:
-            attempt = _CURRENT_TRY.get()
-            for _ in range(self.limit + 2):  # each pass closes one kept connection
-                conn = await super().connect(req, traces, timeout)
-                protocol: ResponseHandler | None = conn.protocol
-                if attempt is None or not isinstance(protocol, CountingHandler):
-                    return conn
-                if attempt.fresh_only and protocol.requests > 0:
-                    conn.close()  # a kept connection: the retry wants a fresh one
-                    continue
-                attempt.use(protocol)
-                return conn
-            raise aiohttp.ClientConnectionError("no fresh connection could be opened")
-
-    return Connector
+        The answer is read to its end (a cut-short body must show); its first `limit`
+        bytes are kept, or with `whole` all of it, a longer one being NoAnswer. A stale
+        kept-alive connection is not the try: it is retried once on a fresh one.
+        """
+        assert self._pool is not None, "open the OutboundClient first"
+        request = request_bytes(method, target, list(headers), body)
+        origin = Origin.of(url)
+        head_only = method == "HEAD"
+        for fresh in (False, True):
+            try:
+                async with _timeout(timeout):
+                    return await self._pool.exchange(
+                        origin, request, head_only=head_only, limit=limit, whole=whole, fresh=fresh
+                    )
+            except TimeoutError:
+                raise NoAnswer(Stage.TIMEOUT, f"no answer within {timeout:g}s") from None
+            except NoAnswer as exc:
+                if fresh or not exc.stale:
+                    raise
+        raise AssertionError("unreachable: the fresh try returns or raises")
 
 
-async def read_bounded(chunks: AsyncIterator[bytes]) -> bytes:
-    """Read an answer to its end (a cut-short body must show), keeping the first part."""
-    kept: list[bytes] = []
-    size = 0
-    async for chunk in chunks:
-        if size < RESPONSE_BODY_LIMIT:
-            kept.append(chunk)
-        size += len(chunk)
-    return b"".join(kept)[:RESPONSE_BODY_LIMIT]
+# How replay and check word a failure in an Attempt (vwh.forward words its own).
+_ATTEMPT_ERRORS = {
+    Stage.CONNECT: "could not connect: {}",
+    Stage.TIMEOUT: "{}",
+    Stage.BROKEN: "connection broken before the answer was complete: {}",
+}
+
+
+def wire_target(url: str) -> tuple[str, str]:
+    """The request target and Host for a URL, as `vwh sign` prints them.
+
+    yarl computes them (percent-encoding, default ports, IPv6 brackets), so what sign
+    prints and what replay sends match byte for byte.
+    """
+    from yarl import URL
+
+    parsed = URL(url)
+    return parsed.raw_path_qs, parsed.host_port_subcomponent or ""
 
 
 async def ensure_reachable(url: str, timeout: float) -> None:
@@ -251,7 +157,7 @@ async def ensure_reachable(url: str, timeout: float) -> None:
     https = parts.scheme == "https"
     port = parts.port or (443 if https else 80)
     where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    context = ssl.create_default_context() if https else None  # the trust aiohttp uses
+    context = ssl.create_default_context() if https else None  # the trust the client uses
     try:
         _, writer = await asyncio.wait_for(
             asyncio.open_connection(host, port, ssl=context), timeout
@@ -270,36 +176,6 @@ async def ensure_reachable(url: str, timeout: float) -> None:
             await writer.wait_closed()
         return
     raise UnreachableError(f"could not reach {where}: {reason}")
-
-
-def _broken(reason: str) -> str:
-    return f"connection broken before the answer was complete: {reason}"
-
-
-_ERRNO_REASONS = {
-    errno.ECONNREFUSED: "connection refused",
-    errno.ECONNRESET: "connection reset by the server",
-    errno.EPIPE: "connection closed by the server",
-    errno.ETIMEDOUT: "connection timed out",
-    errno.EHOSTUNREACH: "host unreachable",
-    errno.ENETUNREACH: "network unreachable",
-}
-
-
-def _os_reason(exc: BaseException) -> str:
-    """The plainest reason for a network error: the OSError behind it when there is one.
-
-    aiohttp says "Cannot connect to host ...": the cause it wraps says what a person
-    needs ("connection refused").
-    """
-    seen: BaseException | None = exc
-    while seen is not None:
-        code = getattr(seen, "errno", None)
-        if isinstance(seen, OSError) and code:
-            return _ERRNO_REASONS.get(code, os.strerror(code).lower())
-        seen = seen.__cause__ or seen.__context__
-    text = str(exc).strip()
-    return text or type(exc).__name__
 
 
 class _Deadline:

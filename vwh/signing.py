@@ -14,18 +14,18 @@ from vwh.delivery import OutgoingRequest
 
 
 def render_raw(request: OutgoingRequest) -> str:
-    """The request as it goes on the wire (CRLF line ends), as aiohttp writes it.
+    """The request as it goes on the wire (CRLF line ends), as vwh.outbound writes it.
 
-    The request target and Host are computed by yarl, the URL library the sender
-    uses, so they match byte for byte (percent-encoding, default ports, IPv6).
+    The request target and Host come from the sender's own rule (outbound.wire_target),
+    so they match byte for byte (percent-encoding, default ports, IPv6).
     """
-    from yarl import URL
+    from vwh.outbound import wire_target
 
-    url = URL(request.url)
+    target, host = wire_target(request.url)
     names = {name.lower() for name, _ in request.headers}
-    lines = [f"{request.method} {url.raw_path_qs} HTTP/1.1"]
+    lines = [f"{request.method} {target} HTTP/1.1"]
     if "host" not in names:
-        lines.append(f"Host: {url.host_port_subcomponent}")
+        lines.append(f"Host: {host}")
     lines.extend(f"{name}: {value}" for name, value in request.headers)
     lines.append(f"Content-Length: {len(request.body)}")
     return "\r\n".join(lines) + "\r\n\r\n" + _text(request.body)

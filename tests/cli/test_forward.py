@@ -102,7 +102,9 @@ def test_handler_closing_the_connection_is_502() -> None:
         proc.stop()
     assert raw.requests[0].endswith(b"\r\n\r\n" + ORDER)
     assert r.status_code == 502
-    assert r.json()["error"].startswith("handler broke the connection: it closed the connection")
+    assert r.json()["error"].startswith(
+        "handler broke the connection: the server closed the connection without answering"
+    )
     assert "handler=broken" in proc.stdout and "next=resend" in proc.stdout
 
 
