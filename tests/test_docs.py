@@ -31,11 +31,13 @@ def test_quick_start_is_two_commands_that_start_listen_and_run_the_tests() -> No
 
 
 def test_readme_and_check_help_count_the_checks_alike() -> None:
-    """Seven deliveries and a timing verdict, in the README and in `vwh check --help`."""
+    """Seven deliveries and a timing verdict (and, asked for, a response-data verdict),
+    in the README and in `vwh check --help`."""
     from tests.helpers import invoke
     from vwh.check import CHECKS
 
-    assert len(CHECKS) == 8 and CHECKS[-1].name == "timing"
+    assert [c.name for c in CHECKS[7:]] == ["timing", "response-data"]
+    assert "check 9, `response-data`" in README
     assert "Seven deliveries and a timing verdict" in README
     assert "Eight checks" not in README
     help_text = " ".join(invoke("check", "--help").stdout.split())
