@@ -38,8 +38,8 @@ def register(app: typer.Typer) -> None:
         from datetime import datetime, timezone
         from typing import Any
 
-        from vwh.auth import normalize_scopes
         from vwh.cli.output import Output, untrusted
+        from vwh.tokens import normalize_scopes
 
         wanted = normalize_scopes(scopes or ()) or ("profile", "email")
         options = opt.ApiOptions(env, None, access_token, credentials, token_url, wanted, timeout)
