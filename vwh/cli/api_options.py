@@ -110,7 +110,8 @@ class ApiOptions:
 
     def user_info_url(self, client: VendastaClient) -> str:
         """The user-info endpoint beside the token endpoint in use."""
-        from vwh.auth import default_token_url, user_info_url
+        from vwh.auth import default_token_url
+        from vwh.tokens import user_info_url
 
         token_url = self.token_url or client.source.token_url
         if token_url is None:

@@ -10,8 +10,8 @@ import typer
 from vwh.cli import api_options as opt
 
 if TYPE_CHECKING:
-    from vwh.api import Kind
     from vwh.cli.output import Output
+    from vwh.record_kinds import Kind
 
 HELP = """Fetch orders, accounts, businesses, users and automations from Vendasta's API.
 
@@ -99,7 +99,7 @@ def register(app: typer.Typer) -> None:
 
 def _complete_kinds(incomplete: str) -> list[str]:
     """The kinds, for the shell (an id is the user's to type)."""
-    from vwh.api import KINDS
+    from vwh.record_kinds import KINDS
 
     return [name for name in KINDS if name.startswith(incomplete.lower())]
 
@@ -108,9 +108,9 @@ def _targets(
     out: Output, args: list[str], from_file: Path | None, from_history: int | None
 ) -> list[tuple[Kind, str]]:
     """What to fetch; says which kind it chose for a bare id, and what a body names."""
-    from vwh.api import records_in_body, targets_from_args
     from vwh.cli.output import untrusted
     from vwh.errors import UsageError
+    from vwh.record_kinds import records_in_body, targets_from_args
 
     if sum(bool(x) for x in (args, from_file, from_history is not None)) != 1:
         raise UsageError("name what to fetch: [KIND] ID..., or --from FILE, or --from-history ID")
