@@ -1,14 +1,19 @@
-"""Options shared by the commands that call Vendasta's API (`fetch`, `token`).
+"""Options shared by the commands that call Vendasta's API (`fetch`, `token`, `trigger`,
+`sample --from`): declared once, given to a command as one `ApiOptions` by
+`with_api_options`.
 
 Only typer at the top: the client and crypto code are imported when a command runs.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
@@ -118,3 +123,44 @@ class ApiOptions:
             env = self.env.value if self.env else (client.env or "prod")
             token_url = default_token_url(env if env in ("prod", "demo") else "prod")
         return user_info_url(token_url)
+
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def with_api_options(*, base_url: bool = True) -> Callable[[Command], Command]:
+    """Give a command the API options where its `api_options` parameter stands (so --help
+    keeps their place), and call it with them gathered into that one `ApiOptions`."""
+    made: list[tuple[str, Any, Callable[[], Any]]] = [
+        ("env", Env | None, env_option),
+        ("base_url", str | None, base_url_option),
+        ("access_token", str | None, access_token_option),
+        ("credentials", Path | None, credentials_option),
+        ("token_url", str | None, token_url_option),
+        ("timeout", float, timeout_option),
+    ]
+    if not base_url:
+        made = [m for m in made if m[0] != "base_url"]
+    names = [name for name, _, _ in made]
+
+    def decorate(command: Command) -> Command:
+        signature = inspect.signature(command, eval_str=True)
+        params = list(signature.parameters.values())
+        at = [p.name for p in params].index("api_options")
+        options = [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=make(), annotation=hint)
+            for name, hint, make in made
+        ]
+        kept = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params]
+
+        @functools.wraps(command)
+        def run(**kwargs: Any) -> Any:
+            given = {name: kwargs.pop(name) for name in names}
+            return command(**kwargs, api_options=ApiOptions(**given))
+
+        run.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=kept[:at] + options + kept[at + 1 :]
+        )
+        return run  # type: ignore[return-value]
+
+    return decorate

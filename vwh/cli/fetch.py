@@ -24,6 +24,7 @@ U-... user, Automation-... automation, AG-... account). --from FILE and
 
 def register(app: typer.Typer) -> None:
     @app.command("fetch", help=HELP)
+    @opt.with_api_options()
     def fetch(
         args: list[str] = typer.Argument(
             None,
@@ -43,17 +44,13 @@ def register(app: typer.Typer) -> None:
         scope: list[str] = typer.Option(
             None, "--scope", metavar="SCOPE", help="Scope to ask for (repeatable)."
         ),
-        env: opt.Env | None = opt.env_option(),
-        base_url: str | None = opt.base_url_option(),
-        access_token: str | None = opt.access_token_option(),
-        credentials: Path | None = opt.credentials_option(),
-        token_url: str | None = opt.token_url_option(),
-        timeout: float = opt.timeout_option(),
+        api_options: opt.ApiOptions = opt.ApiOptions(),
         retries: int = typer.Option(
             3, "--retries", metavar="N", min=0, max=10, help="On 429 and 5xx."
         ),
     ) -> None:
         import asyncio
+        from dataclasses import replace
 
         from vwh.api import Failure, Record
         from vwh.cli import fetch_view
@@ -62,16 +59,7 @@ def register(app: typer.Typer) -> None:
 
         out = Output(json_mode=json_out)
         targets = _targets(out, args or [], from_file, from_history)
-        api = opt.ApiOptions(
-            env,
-            base_url,
-            access_token,
-            credentials,
-            token_url,
-            tuple(scope or ()),
-            timeout,
-            retries,
-        ).client()
+        api = replace(api_options, scopes=tuple(scope or ()), retries=retries).client()
 
         async def run() -> list[Record | Failure]:
             async with api:
