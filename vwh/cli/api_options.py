@@ -7,15 +7,15 @@ Only typer at the top: the client and crypto code are imported when a command ru
 
 from __future__ import annotations
 
-import functools
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
 import typer
+
+from vwh.cli.option_group import Command, OptionSpec, option_group
 
 if TYPE_CHECKING:
     from vwh.api import VendastaClient
@@ -125,13 +125,10 @@ class ApiOptions:
         return user_info_url(token_url)
 
 
-Command = TypeVar("Command", bound=Callable[..., Any])
-
-
 def with_api_options(*, base_url: bool = True) -> Callable[[Command], Command]:
-    """Give a command the API options where its `api_options` parameter stands (so --help
-    keeps their place), and call it with them gathered into that one `ApiOptions`."""
-    made: list[tuple[str, Any, Callable[[], Any]]] = [
+    """Give a command the API options where its `api_options` parameter stands, gathered
+    into that one `ApiOptions` (`vwh token` has no --base-url)."""
+    options: list[OptionSpec] = [
         ("env", Env | None, env_option),
         ("base_url", str | None, base_url_option),
         ("access_token", str | None, access_token_option),
@@ -140,27 +137,5 @@ def with_api_options(*, base_url: bool = True) -> Callable[[Command], Command]:
         ("timeout", float, timeout_option),
     ]
     if not base_url:
-        made = [m for m in made if m[0] != "base_url"]
-    names = [name for name, _, _ in made]
-
-    def decorate(command: Command) -> Command:
-        signature = inspect.signature(command, eval_str=True)
-        params = list(signature.parameters.values())
-        at = [p.name for p in params].index("api_options")
-        options = [
-            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=make(), annotation=hint)
-            for name, hint, make in made
-        ]
-        kept = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params]
-
-        @functools.wraps(command)
-        def run(**kwargs: Any) -> Any:
-            given = {name: kwargs.pop(name) for name in names}
-            return command(**kwargs, api_options=ApiOptions(**given))
-
-        run.__signature__ = signature.replace(  # type: ignore[attr-defined]
-            parameters=kept[:at] + options + kept[at + 1 :]
-        )
-        return run  # type: ignore[return-value]
-
-    return decorate
+        options = [o for o in options if o[0] != "base_url"]
+    return option_group("api_options", options, ApiOptions)
