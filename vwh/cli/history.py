@@ -48,9 +48,9 @@ def show(
     json_out: bool = typer.Option(False, "--json", help="The raw record as JSON."),
 ) -> None:
     """Show one kept request in full: headers (secrets masked) and body."""
-    from vwh.cli.listen_view import request_details
     from vwh.cli.output import Output
     from vwh.cli.resolve_view import detail_lines
+    from vwh.cli.show_view import request_details
     from vwh.resolve import read_resolved
 
     out = Output(json_mode=json_out)

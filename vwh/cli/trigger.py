@@ -111,7 +111,7 @@ def _wait(
 
 def _show(out: Output, record: CapturedRequest) -> None:
     """The delivery as `vwh show` prints it (or its JSON record)."""
-    from vwh.cli.listen_view import request_details
+    from vwh.cli.show_view import request_details
     from vwh.sanitize import inert, json_line
 
     if out.json_mode:
