@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import uvicorn
 
@@ -321,39 +321,60 @@ def raw_exchange(port: int, data: bytes, *, close_after: float | None = None) ->
         with contextlib.suppress(TimeoutError, ConnectionError):
             while chunk := sock.recv(65536):
                 chunks.append(chunk)
-                if _complete(b"".join(chunks)):
+                if whole_message(b"".join(chunks), without_length=False):
                     break
         return b"".join(chunks)
 
 
-def _complete(answer: bytes) -> bool:
-    head, sep, body = answer.partition(b"\r\n\r\n")
+def whole_message(data: bytes, *, without_length: bool) -> bool:
+    """True once `data` holds an HTTP message's head and its Content-Length of body;
+    a head without Content-Length is whole as `without_length` says."""
+    head, sep, body = data.partition(b"\r\n\r\n")
     if not sep:
         return False
     for line in head.split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")
         if name.strip().lower() == b"content-length":
             return len(body) >= int(value)
-    return False
+    return without_length
 
 
-class RawCapture:
-    """A loopback server that keeps each request's exact bytes and answers 200 `{}`.
+def read_request(conn: socket.socket) -> bytes:
+    """What a client sent: one whole request, or what came before it hung up."""
+    data = b""
+    while not whole_message(data, without_length=True):
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
 
-    For tests that compare what two commands put on the wire, byte for byte.
+
+RawServerT = TypeVar("RawServerT", bound="RawSocketServer")
+
+
+class RawSocketServer:
+    """A loopback server on raw sockets, for answers no ASGI server can be made to give.
+
+    Subclasses say what to do with each connection (`handle`); connections are served
+    one at a time, each with a `conn_timeout`.
     """
 
+    conn_timeout = 10.0
+
     def __init__(self) -> None:
-        self.port = free_port()
-        self.requests: list[bytes] = []
-        self._sock = socket.create_server(("127.0.0.1", self.port))
-        self._sock.settimeout(0.2)
+        self._sock = socket.create_server(("127.0.0.1", 0), backlog=16)
+        self._sock.settimeout(0.05)
+        self.port = self._sock.getsockname()[1]
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def handle(self, conn: socket.socket) -> None:
+        raise NotImplementedError
 
     def _serve(self) -> None:
         while not self._stop.is_set():
@@ -362,20 +383,10 @@ class RawCapture:
             except TimeoutError:
                 continue
             with conn:
-                conn.settimeout(10)
-                data = b""
-                while not _whole_request(data):
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-                self.requests.append(data)
-                conn.sendall(
-                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                    b"Content-Length: 2\r\nConnection: close\r\n\r\n{}"
-                )
+                conn.settimeout(self.conn_timeout)
+                self.handle(conn)
 
-    def __enter__(self) -> RawCapture:
+    def __enter__(self: RawServerT) -> RawServerT:
         self._thread.start()
         return self
 
@@ -385,12 +396,19 @@ class RawCapture:
         self._sock.close()
 
 
-def _whole_request(data: bytes) -> bool:
-    head, sep, body = data.partition(b"\r\n\r\n")
-    if not sep:
-        return False
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            return len(body) >= int(value)
-    return True
+class RawCapture(RawSocketServer):
+    """A loopback server that keeps each request's exact bytes and answers 200 `{}`.
+
+    For tests that compare what two commands put on the wire, byte for byte.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[bytes] = []
+
+    def handle(self, conn: socket.socket) -> None:
+        self.requests.append(read_request(conn))
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 2\r\nConnection: close\r\n\r\n{}"
+        )

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from tests.helpers import RawSocketServer, read_request, whole_message
+
 
 @dataclass
 class Received:
@@ -100,65 +102,20 @@ async def _disconnected_within(receive: Any, delay: float) -> bool:
     return bool(message["type"] == "http.disconnect")
 
 
-class CutShort:
+class CutShort(RawSocketServer):
     """Reads each request, writes `partial` (an incomplete answer), then closes."""
 
+    conn_timeout = 2.0
+
     def __init__(self, partial: bytes = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{") -> None:
+        super().__init__()
         self.partial = partial
         self.count = 0
-        self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(16)
-        self._sock.settimeout(0.05)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._sock.getsockname()[1]}"
-
-    def __enter__(self) -> CutShort:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self._sock.close()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                conn.settimeout(2)
-                if _read_request(conn):
-                    self.count += 1
-                    conn.sendall(self.partial)
-
-
-def _read_request(conn: socket.socket) -> bool:
-    """Read one request (headers, then Content-Length bytes); False if the peer left."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = conn.recv(65536)
-        if not chunk:
-            return False
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    while len(body) < length:
-        chunk = conn.recv(65536)
-        if not chunk:
-            return False
-        body += chunk
-    return True
+    def handle(self, conn: socket.socket) -> None:
+        if whole_message(read_request(conn), without_length=True):
+            self.count += 1
+            conn.sendall(self.partial)
 
 
 class KeepAliveCloser:

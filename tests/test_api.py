@@ -11,23 +11,13 @@ import pytest
 
 from tests.fakes.vendasta import ES256, RS256, RunningFake
 from tests.helpers import FIXTURES, free_port
-from vwh.api import (
-    API_URLS,
-    KINDS,
-    Failure,
-    Record,
-    VendastaClient,
-    api_base_url,
-    errors_text,
-    infer_kind,
-    kind_named,
-    records_in_body,
-    retry_after,
-    targets_from_args,
-)
-from vwh.auth import ServiceAccountSource, StaticTokenSource, TokenCache, TokenSource
+from vwh.api import API_URLS, Failure, Record, VendastaClient, api_base_url
+from vwh.api_errors import errors_text, retry_after
+from vwh.auth import ServiceAccountSource, StaticTokenSource, TokenSource
 from vwh.credentials import load_credentials
 from vwh.errors import ExitCode, UsageError, VwhError
+from vwh.record_kinds import KINDS, infer_kind, kind_named, records_in_body, targets_from_args
+from vwh.tokens import TokenCache
 
 ORDER_ID = "AG-7PQTGLLXQQ:ORD-S548DKHMKX"
 FIXTURE_DOCS = {

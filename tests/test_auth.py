@@ -19,19 +19,17 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.fakes.vendasta import ES256, RS256, RunningFake
-from vwh.auth import (
+from vwh.auth import ServiceAccountAuth, StaticTokenSource, token_source
+from vwh.credentials import load_credentials, parse_credentials
+from vwh.errors import CredentialsError, ExitCode, UnauthorizedError
+from vwh.tokens import (
     AccessToken,
-    ServiceAccountAuth,
-    StaticTokenSource,
     TokenCache,
     build_assertion,
     normalize_scopes,
     scrub,
-    token_source,
     user_info_url,
 )
-from vwh.credentials import load_credentials, parse_credentials
-from vwh.errors import CredentialsError, ExitCode, UnauthorizedError
 
 ORDER = "/platform/orders/AG-7PQTGLLXQQ:ORD-S548DKHMKX"
 

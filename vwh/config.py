@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from vwh.errors import ConfigError
+from vwh.text_file import read_text_file
 from vwh.webhook import is_secret_name, mask_secret
 
 FILE_NAME = "vwh.toml"
@@ -112,14 +113,7 @@ def load_project_file(path: Path) -> ProjectFile:
     else:  # pragma: no cover - Python 3.10
         import tomli as tomllib
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"project file {path}: no such file") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"project file {path}: not UTF-8 text") from None
-    except OSError as exc:
-        raise ConfigError(f"project file {path}: cannot read ({exc.strerror})") from None
+    text = read_text_file(path, ConfigError, label="project file")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -200,17 +194,15 @@ def _read_private_file(setting: Setting) -> str:
         path = setting.path.parent / path
     try:
         mode = path.stat().st_mode
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise setting.error(
-                f"{path} can be read by others (mode {stat.S_IMODE(mode):04o}): chmod 600 {path}"
-            )
-        value = path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         raise setting.error(f"{path}: no such file") from None
-    except UnicodeDecodeError:
-        raise setting.error(f"{path}: not UTF-8 text") from None
     except OSError as exc:
         raise setting.error(f"{path}: cannot read ({exc.strerror})") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise setting.error(
+            f"{path} can be read by others (mode {stat.S_IMODE(mode):04o}): chmod 600 {path}"
+        )
+    value = read_text_file(path, setting.error).strip()
     if not value:
         raise setting.error(f"{path} is empty")
     return value

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from vwh.errors import CredentialsError
+from vwh.text_file import read_text_file
 
 # Where Vendasta's own docs and tools keep credentials files.
 DEFAULT_DIR = Path("~/.config/api-gateway")
@@ -75,16 +76,9 @@ def env_for_token_url(url: str) -> str | None:
 def load_credentials(path: Path | str) -> ServiceAccount:
     """Read and check a credentials file; raise CredentialsError naming what is wrong."""
     path = Path(path).expanduser()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CredentialsError(f"credentials file {path}: no such file") from None
-    except IsADirectoryError:
-        raise CredentialsError(f"credentials file {path}: is a directory") from None
-    except UnicodeDecodeError:
-        raise CredentialsError(f"credentials file {path}: not JSON (not UTF-8 text)") from None
-    except OSError as exc:
-        raise CredentialsError(f"credentials file {path}: cannot read ({exc.strerror})") from None
+    text = read_text_file(
+        path, CredentialsError, label="credentials file", not_text="not JSON (not UTF-8 text)"
+    )
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import os
-import stat
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from vwh.body_lines import BoundedLines, TooLarge, can_read_ahead, is_json_value
 from vwh.errors import InputError, NotFoundError
 from vwh.store import CaptureStore
 from vwh.webhook import InvalidBody, is_masked, is_secret_name, parse_body
@@ -313,7 +312,7 @@ def _iter_stream(
     if stream is None:
         yield Problem(name, f"{name}: empty body")
         return
-    lines = _Lines(stream, name, max_size)
+    lines = BoundedLines(stream, name, max_size)
     try:
         if json_lines:
             yield from _json_lines(lines, [])
@@ -322,10 +321,10 @@ def _iter_stream(
         if head is None:
             yield Problem(name, f"{name}: empty body")
             return
-        if not _is_json_value(head[1]):
+        if not is_json_value(head[1]):
             yield _one_body(lines.rest(), name, max_size)
             return
-        if not _can_read_ahead(stream):
+        if not can_read_ahead(stream):
             yield from _json_lines(lines, [head])
             return
         following = lines.next_filled()
@@ -333,13 +332,13 @@ def _iter_stream(
             yield _one_body(lines.rest(), name, max_size)
             return
         yield from _json_lines(lines, [head, following])
-    except _TooLarge as exc:
+    except TooLarge as exc:
         yield Problem(name, str(exc), fatal=True)
     except OSError as exc:
         yield Problem(name, f"{name}: cannot read ({exc.strerror or exc})")
 
 
-def _json_lines(lines: _Lines, first: list[tuple[int, bytes]]) -> Iterator[Payload | Problem]:
+def _json_lines(lines: BoundedLines, first: list[tuple[int, bytes]]) -> Iterator[Payload | Problem]:
     name = lines.name
     lines.keep_nothing()
     any_line = False
@@ -361,83 +360,9 @@ def _json_lines(lines: _Lines, first: list[tuple[int, bytes]]) -> Iterator[Paylo
         yield Problem(name, f"{name}: empty body")
 
 
-class _TooLarge(Exception):
-    pass
-
-
-class _Lines:
-    """Lines of a byte stream, each read whole but never more than `max_size` of it.
-
-    Keeps what it read until `rest()` asks for the whole text, so a stream found to be
-    one body (not JSON lines) is not read twice.
-    """
-
-    def __init__(self, stream: BinaryIO, name: str, max_size: int) -> None:
-        self.name = name
-        self._stream = stream
-        self._max = max_size
-        self._number = 0
-        self._kept: list[bytes] | None = []  # None past max_size: it cannot be one body
-        self._kept_size = 0
-
-    def next_filled(self) -> tuple[int, bytes] | None:
-        """The next line that is not blank (number, text without its line break)."""
-        while True:
-            raw = self._stream.readline(self._max + 1)
-            if not raw:
-                return None
-            self._number += 1
-            if len(raw) > self._max and not raw.endswith(b"\n"):
-                # Still undecided, the source could be one body: then it is the one too large.
-                where = self.name if self._kept is not None else f"{self.name} line {self._number}"
-                raise _TooLarge(f"{where}: larger than {_size(self._max)} (--max-size)")
-            if self._kept is not None:
-                self._kept.append(raw)
-                self._kept_size += len(raw)
-                if self._kept_size > self._max:
-                    self._kept = None  # too much to be one body: JSON lines, or too large
-            line = raw[:-1] if raw.endswith(b"\n") else raw
-            line = line[:-1] if line.endswith(b"\r") else line
-            if line.strip():
-                return self._number, line
-
-    def keep_nothing(self) -> None:
-        self._kept = None
-
-    def rest(self) -> bytes:
-        """Everything the stream holds, from its start; _TooLarge past `max_size`."""
-        if self._kept is None:
-            raise _TooLarge(f"{self.name}: larger than {_size(self._max)} (--max-size)")
-        kept = b"".join(self._kept)
-        raw = kept + self._stream.read(max(0, self._max + 1 - len(kept)))
-        if len(raw) > self._max:
-            raise _TooLarge(f"{self.name}: larger than {_size(self._max)} (--max-size)")
-        return raw
-
-
 def _one_body(raw: bytes, name: str, max_size: int) -> Payload | Problem:
     try:
         value = parse_body(raw)
     except InvalidBody as exc:
         return Problem(name, f"{name}: {exc}")
     return exported_request(value, name, name) or Payload(name, raw)
-
-
-def _is_json_value(line: bytes) -> bool:
-    try:
-        json.loads(line)
-    except (ValueError, RecursionError):
-        return False
-    return True
-
-
-def _can_read_ahead(stream: BinaryIO) -> bool:
-    """True for a regular file (or bytes in memory); False for a pipe, FIFO or device."""
-    try:
-        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
-    except (OSError, AttributeError, ValueError):
-        return True  # io.BytesIO has no descriptor: all of it is there
-
-
-def _size(n: int) -> str:
-    return f"{n // (1024 * 1024)} MiB" if n % (1024 * 1024) == 0 else f"{n:,} bytes"

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from vwh.api import API_URLS, Kind, VendastaClient, records_in_body
+from vwh.api import API_URLS, VendastaClient
 from vwh.errors import (
     ForbiddenError,
     GaveUpError,
@@ -29,6 +29,7 @@ from vwh.errors import (
     UnreachableError,
     VwhError,
 )
+from vwh.record_kinds import Kind, records_in_body
 from vwh.store import CapturedRequest
 
 # What a developer wants at a glance, per kind: (sparse fieldset, attributes kept as).

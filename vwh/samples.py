@@ -184,7 +184,7 @@ async def sample_from_api(
     The account is a second lookup that may be refused (another scope): then partnerId
     and marketId keep the sample's values and a note says why.
     """
-    from vwh.api import KINDS as API_KINDS
+    from vwh.record_kinds import KINDS as API_KINDS
     from vwh.webhook import id_kind
 
     if kind not in _FROM_SHAPES:

@@ -27,9 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from vwh.captured import CapturedRequest
 from vwh.errors import StoreError
-from vwh.store import _INSERT, CapturedRequest, _to_row, init_schema
 from vwh.store_file import Identity, connect, create_private, identity, store_error
+from vwh.store_schema import INSERT, init_schema, to_row
 
 CommitCallback = Callable[[list[CapturedRequest]], None]
 
@@ -227,10 +228,10 @@ class BatchWriter:
         conn = self._conn
         try:
             if len(records) == 1 and self.keep is None:  # autocommit: its own transaction
-                return int(conn.execute(_INSERT, _to_row(records[0])).lastrowid or 0)
+                return int(conn.execute(INSERT, to_row(records[0])).lastrowid or 0)
             conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.executemany(_INSERT, [_to_row(r) for r in records])
+                conn.executemany(INSERT, [to_row(r) for r in records])
                 last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
                 if self.keep is not None:  # --keep N: what aged out goes in the same commit
                     conn.execute("DELETE FROM requests WHERE id <= ?", (last - self.keep,))

@@ -22,26 +22,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vwh.api import (
-    API_URLS,
-    JSONAPI,
-    VendastaClient,
-    _errors_detail,
-    _host,
-    _status,
-    _transport_errors,
+import httpx
+
+from vwh.api import JSONAPI, VendastaClient
+from vwh.api_errors import (
+    errors_detail,
+    host_of,
+    refusal,
     retry_after,
+    status_line,
+    transport_errors,
 )
-from vwh.errors import (
-    ForbiddenError,
-    GaveUpError,
-    InputError,
-    NotFoundError,
-    RejectedError,
-    TimeoutError_,
-    UnauthorizedError,
-    UsageError,
-)
+from vwh.errors import GaveUpError, InputError, TimeoutError_, UsageError
 from vwh.store import CapturedRequest, CaptureStore
 from vwh.webhook import InvalidBody, id_kind, parse_body
 
@@ -123,7 +115,7 @@ async def start_run(api: VendastaClient, run: AutomationRun) -> None:
     attempt = 0
     while True:
         try:
-            with _transport_errors(api.timeout):
+            with transport_errors(api.timeout):
                 response = await api.http.post(
                     url, content=body, headers={"Content-Type": JSONAPI}, auth=auth
                 )
@@ -137,37 +129,31 @@ async def start_run(api: VendastaClient, run: AutomationRun) -> None:
     _check_run(api, response, run, scopes)
 
 
-def _check_run(api: VendastaClient, response: Any, run: AutomationRun, scopes: Any) -> None:
+def _check_run(
+    api: VendastaClient, response: httpx.Response, run: AutomationRun, scopes: tuple[str, ...]
+) -> None:
     status = response.status_code
     if 200 <= status < 300:
         return
-    host, detail = _host(response), _errors_detail(response)
-    if status == 401:
-        raise UnauthorizedError(
-            f"{host} did not accept the access token ({api._why_401()}){detail}"
-        )
-    if status == 403:
-        raise ForbiddenError(
-            f"{host} refused: starting automation runs needs the {RUN_SCOPE} scope"
-            f" (the token was minted for: {' '.join(scopes)}){detail}"
-        )
-    if status == 404:
-        if api.env in API_URLS:
-            other = "demo" if api.env == "prod" else "prod"
-            where = f"in {api.env}; it may be in {other} (try --env {other})"
-        else:
-            where = f"at {api.base_url}"
-        raise NotFoundError(f"no automation {run.automation_id} {where}{detail}")
+    host, detail = host_of(response), errors_detail(response)
     if status in (400, 422):
-        raise UsageError(f"{host} refused the run ({_status(response)}){detail or ''}")
+        raise UsageError(f"{host} refused the run ({status_line(response)}){detail or ''}")
     if status == 429:
-        raise GaveUpError(f"{host} answered {_status(response)} until the retries ran out{detail}")
+        raise GaveUpError(
+            f"{host} answered {status_line(response)} until the retries ran out{detail}"
+        )
     if status >= 500:
         raise GaveUpError(
-            f"{host} answered {_status(response)}; the run may or may not have started"
+            f"{host} answered {status_line(response)}; the run may or may not have started"
             f" (not retried: a run is not idempotent){detail}"
         )
-    raise RejectedError(f"{host} answered {_status(response)}{detail}")
+    raise refusal(
+        response,
+        why_unauthorized=api.why_unauthorized(),
+        forbidden=f"starting automation runs needs the {RUN_SCOPE} scope"
+        f" (the token was minted for: {' '.join(scopes)})",
+        missing=f"automation {run.automation_id} {api.where_missing()}",
+    )
 
 
 # ---- waiting for the delivery ---------------------------------------------------------

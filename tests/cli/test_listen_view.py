@@ -13,10 +13,10 @@ from vwh.cli.listen_view import (
     iso_time,
     json_shown,
     plain_line,
-    request_details,
     request_table,
     shown,
 )
+from vwh.cli.show_view import request_details
 from vwh.listener import ListenStats
 from vwh.store import CapturedRequest
 from vwh.webhook import body_ids

@@ -1,16 +1,21 @@
-"""Options shared by the commands that call Vendasta's API (`fetch`, `token`).
+"""Options shared by the commands that call Vendasta's API (`fetch`, `token`, `trigger`,
+`sample --from`): declared once, given to a command as one `ApiOptions` by
+`with_api_options`.
 
 Only typer at the top: the client and crypto code are imported when a command runs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+
+from vwh.cli.option_group import Command, OptionSpec, option_group
 
 if TYPE_CHECKING:
     from vwh.api import VendastaClient
@@ -110,10 +115,27 @@ class ApiOptions:
 
     def user_info_url(self, client: VendastaClient) -> str:
         """The user-info endpoint beside the token endpoint in use."""
-        from vwh.auth import default_token_url, user_info_url
+        from vwh.auth import default_token_url
+        from vwh.tokens import user_info_url
 
         token_url = self.token_url or client.source.token_url
         if token_url is None:
             env = self.env.value if self.env else (client.env or "prod")
             token_url = default_token_url(env if env in ("prod", "demo") else "prod")
         return user_info_url(token_url)
+
+
+def with_api_options(*, base_url: bool = True) -> Callable[[Command], Command]:
+    """Give a command the API options where its `api_options` parameter stands, gathered
+    into that one `ApiOptions` (`vwh token` has no --base-url)."""
+    options: list[OptionSpec] = [
+        ("env", Env | None, env_option),
+        ("base_url", str | None, base_url_option),
+        ("access_token", str | None, access_token_option),
+        ("credentials", Path | None, credentials_option),
+        ("token_url", str | None, token_url_option),
+        ("timeout", float, timeout_option),
+    ]
+    if not base_url:
+        options = [o for o in options if o[0] != "base_url"]
+    return option_group("api_options", options, ApiOptions)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from vwh.cli.history import STORE_HELP
+from vwh.cli import filters
 
 
 def clear(
@@ -15,14 +15,14 @@ def clear(
         None, metavar="AGE", help="Only requests older than AGE (30m, 12h, 7d, 2w) or a time."
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask (needed when not a terminal)."),
-    store: Path | None = typer.Option(None, envvar="VWH_STORE", help=STORE_HELP),
+    store: Path | None = filters.store_option(),
 ) -> None:
     """Delete kept requests: all of them, or those older than --older-than.
 
     Safe while a listener writes: it deletes in short transactions, and what the
     listener keeps meanwhile stays (unless it is older than --older-than).
     """
-    from vwh.cli.history import open_store
+    from vwh.cli.filters import open_store
     from vwh.cli.output import Output, untrusted
     from vwh.errors import UsageError
     from vwh.query import RequestFilter, delete_matching, parse_since

@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING, Any, TextIO
 import typer
 
 from vwh.cli import filters
-from vwh.cli.history import STORE_HELP
 
 if TYPE_CHECKING:
+    from vwh.query import RequestFilter
     from vwh.store import CapturedRequest
 
 
+@filters.with_request_filter
 def export(
     fmt: str = typer.Option(
         "ndjson",
@@ -28,19 +29,14 @@ def export(
     output: Path | None = typer.Option(
         None, "-o", "--output", dir_okay=False, help="Write to FILE (0600) instead of stdout."
     ),
-    verdict: str | None = filters.verdict_option(),
-    status: str | None = filters.status_option(),
-    path: str | None = filters.path_option(),
-    since: str | None = filters.since_option(),
-    grep: str | None = filters.grep_option(),
-    resends: bool = filters.resends_option(),
-    store: Path | None = typer.Option(None, envvar="VWH_STORE", help=STORE_HELP),
+    request_filter: RequestFilter = filters.NO_FILTER,
+    store: Path | None = filters.store_option(),
 ) -> None:
     """Write kept requests, oldest first, as NDJSON for vwh replay or as HAR 1.2.
 
     Secrets stay masked, as the store keeps them: replay takes the token from --token.
     """
-    from vwh.cli.history import open_store
+    from vwh.cli.filters import open_store
     from vwh.cli.output import Output, untrusted
     from vwh.errors import UsageError
     from vwh.export import FORMATS, private_file, write_har, write_ndjson
@@ -48,10 +44,9 @@ def export(
 
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}: use ndjson or har")
-    flt = filters.request_filter(verdict, status, path, since, grep, resends)
     write = write_har if fmt == "har" else write_ndjson
     with open_store(store) as kept:
-        records = iter_matching(kept, flt)
+        records = iter_matching(kept, request_filter)
         if output is None:
             _to_stdout(write, records)
             return

@@ -10,8 +10,8 @@ import typer
 from vwh.cli import api_options as opt
 
 if TYPE_CHECKING:
-    from vwh.api import Kind
     from vwh.cli.output import Output
+    from vwh.record_kinds import Kind
 
 HELP = """Fetch orders, accounts, businesses, users and automations from Vendasta's API.
 
@@ -24,6 +24,7 @@ U-... user, Automation-... automation, AG-... account). --from FILE and
 
 def register(app: typer.Typer) -> None:
     @app.command("fetch", help=HELP)
+    @opt.with_api_options()
     def fetch(
         args: list[str] = typer.Argument(
             None,
@@ -43,17 +44,13 @@ def register(app: typer.Typer) -> None:
         scope: list[str] = typer.Option(
             None, "--scope", metavar="SCOPE", help="Scope to ask for (repeatable)."
         ),
-        env: opt.Env | None = opt.env_option(),
-        base_url: str | None = opt.base_url_option(),
-        access_token: str | None = opt.access_token_option(),
-        credentials: Path | None = opt.credentials_option(),
-        token_url: str | None = opt.token_url_option(),
-        timeout: float = opt.timeout_option(),
+        api_options: opt.ApiOptions = opt.ApiOptions(),
         retries: int = typer.Option(
             3, "--retries", metavar="N", min=0, max=10, help="On 429 and 5xx."
         ),
     ) -> None:
         import asyncio
+        from dataclasses import replace
 
         from vwh.api import Failure, Record
         from vwh.cli import fetch_view
@@ -62,16 +59,7 @@ def register(app: typer.Typer) -> None:
 
         out = Output(json_mode=json_out)
         targets = _targets(out, args or [], from_file, from_history)
-        api = opt.ApiOptions(
-            env,
-            base_url,
-            access_token,
-            credentials,
-            token_url,
-            tuple(scope or ()),
-            timeout,
-            retries,
-        ).client()
+        api = replace(api_options, scopes=tuple(scope or ()), retries=retries).client()
 
         async def run() -> list[Record | Failure]:
             async with api:
@@ -99,7 +87,7 @@ def register(app: typer.Typer) -> None:
 
 def _complete_kinds(incomplete: str) -> list[str]:
     """The kinds, for the shell (an id is the user's to type)."""
-    from vwh.api import KINDS
+    from vwh.record_kinds import KINDS
 
     return [name for name in KINDS if name.startswith(incomplete.lower())]
 
@@ -108,9 +96,9 @@ def _targets(
     out: Output, args: list[str], from_file: Path | None, from_history: int | None
 ) -> list[tuple[Kind, str]]:
     """What to fetch; says which kind it chose for a bare id, and what a body names."""
-    from vwh.api import records_in_body, targets_from_args
     from vwh.cli.output import untrusted
     from vwh.errors import UsageError
+    from vwh.record_kinds import records_in_body, targets_from_args
 
     if sum(bool(x) for x in (args, from_file, from_history is not None)) != 1:
         raise UsageError("name what to fetch: [KIND] ID..., or --from FILE, or --from-history ID")

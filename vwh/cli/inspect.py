@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from vwh.cli.history import STORE_HELP
+from vwh.cli import filters
 from vwh.cli.replay import (
     target_from,
     to_option,
@@ -19,7 +19,7 @@ from vwh.cli.replay import (
 
 
 def inspect(
-    store: Path | None = typer.Option(None, envvar="VWH_STORE", help=STORE_HELP),
+    store: Path | None = filters.store_option(),
     ui_host: str = typer.Option(
         "127.0.0.1", help="Address to serve on (loopback by default; others warn)."
     ),

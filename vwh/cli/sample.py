@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -14,6 +13,7 @@ if TYPE_CHECKING:
     from vwh.samples import SampleOptions
 
 
+@opt.with_api_options()
 def sample(
     kind: str = typer.Argument(..., metavar="KIND", help="order, account or user."),
     partner: str | None = typer.Option(None, help="Partner id to use (e.g. 9YW9)."),
@@ -43,12 +43,7 @@ def sample(
     json_meta: bool = typer.Option(
         False, "--json-meta", help="With --from: print {body, real, sample, notes} as JSON."
     ),
-    env: opt.Env | None = opt.env_option(),
-    base_url: str | None = opt.base_url_option(),
-    access_token: str | None = opt.access_token_option(),
-    credentials: Path | None = opt.credentials_option(),
-    token_url: str | None = opt.token_url_option(),
-    timeout: float = opt.timeout_option(),
+    api_options: opt.ApiOptions = opt.ApiOptions(),
     compact: bool = typer.Option(
         False, "--compact", help="One line, for JSON-lines files (`>> bodies.jsonl`)."
     ),
@@ -74,8 +69,7 @@ def sample(
         return
     if account is not None:
         raise UsageError("--account and --from contradict each other: --from names the record")
-    api = opt.ApiOptions(env, base_url, access_token, credentials, token_url, timeout=timeout)
-    _from_api(kind, from_id, options, api, json_meta, compact)
+    _from_api(kind, from_id, options, api_options, json_meta, compact)
 
 
 def _from_api(

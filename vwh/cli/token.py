@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
 from vwh.cli import api_options as opt
@@ -18,6 +16,7 @@ profile email), or reused from the cache until shortly before it expires.
 
 def register(app: typer.Typer) -> None:
     @app.command("token", help=HELP)
+    @opt.with_api_options(base_url=False)
     def token(
         scopes: list[str] = typer.Argument(
             None,
@@ -27,22 +26,19 @@ def register(app: typer.Typer) -> None:
         ),
         check: bool = typer.Option(False, "--check", help="Show whom the token belongs to."),
         json_out: bool = typer.Option(False, "--json", help="Token, scopes and expiry as JSON."),
-        env: opt.Env | None = opt.env_option(),
-        access_token: str | None = opt.access_token_option(),
-        credentials: Path | None = opt.credentials_option(),
-        token_url: str | None = opt.token_url_option(),
-        timeout: float = opt.timeout_option(),
+        api_options: opt.ApiOptions = opt.ApiOptions(),
     ) -> None:
         import asyncio
         import time
+        from dataclasses import replace
         from datetime import datetime, timezone
         from typing import Any
 
-        from vwh.auth import normalize_scopes
         from vwh.cli.output import Output, untrusted
+        from vwh.tokens import normalize_scopes
 
         wanted = normalize_scopes(scopes or ()) or ("profile", "email")
-        options = opt.ApiOptions(env, None, access_token, credentials, token_url, wanted, timeout)
+        options = replace(api_options, scopes=wanted)
         out, api = Output(json_mode=json_out), options.client()
 
         async def run() -> tuple[Any, dict[str, Any] | None]:

@@ -25,6 +25,7 @@ after the trigger whose body names ENTITY_ID, and prints it as `vwh show` does.
 
 def register(app: typer.Typer) -> None:
     @app.command("trigger", help=HELP)
+    @opt.with_api_options()
     def trigger(
         automation_id: str = typer.Argument(..., metavar="AUTOMATION_ID", show_default=False),
         entity_id: str = typer.Argument(..., metavar="ENTITY_ID", show_default=False),
@@ -47,15 +48,11 @@ def register(app: typer.Typer) -> None:
         scope: list[str] = typer.Option(
             None, "--scope", metavar="SCOPE", help="Scope to ask for instead of business."
         ),
-        env: opt.Env | None = opt.env_option(),
-        base_url: str | None = opt.base_url_option(),
-        access_token: str | None = opt.access_token_option(),
-        credentials: Path | None = opt.credentials_option(),
-        token_url: str | None = opt.token_url_option(),
-        timeout: float = opt.timeout_option(),
+        api_options: opt.ApiOptions = opt.ApiOptions(),
     ) -> None:
         import asyncio
         import time
+        from dataclasses import replace
 
         from vwh.cli.output import Output, untrusted
         from vwh.paths import default_store_path
@@ -64,9 +61,7 @@ def register(app: typer.Typer) -> None:
 
         out = Output(json_mode=json_out)
         run = AutomationRun(automation_id, entity_id, parse_data(data or (), data_file)).checked()
-        api = opt.ApiOptions(
-            env, base_url, access_token, credentials, token_url, tuple(scope or ()), timeout
-        ).client()
+        api = replace(api_options, scopes=tuple(scope or ())).client()
         watch = StoreWatch(store or default_store_path())
         watch.mark()
         since = time.time()
@@ -116,7 +111,7 @@ def _wait(
 
 def _show(out: Output, record: CapturedRequest) -> None:
     """The delivery as `vwh show` prints it (or its JSON record)."""
-    from vwh.cli.listen_view import request_details
+    from vwh.cli.show_view import request_details
     from vwh.sanitize import inert, json_line
 
     if out.json_mode:
