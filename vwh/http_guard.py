@@ -11,7 +11,9 @@ process runs out of file descriptors. This subclass adds, per connection:
 - a time limit on the head (from the connection's start, or from the first byte of a
   later request) and on each pause in the body; a head cut off by it is answered 408;
 - a hook that keeps every request the parser refuses (malformed, too large, too slow)
-  through the app's own store writer, before it is answered and the connection closes.
+  through the app's own store writer, before it is answered and the connection closes;
+  the refusal waits for the answers of the requests pipelined before it, so each
+  client gets its answers in order and none is lost to the close.
 
 The hot path pays a few attribute writes per request: byte counting and the timer
 run only for heads that do not arrive in one read, and a single timer per
@@ -77,6 +79,8 @@ class GuardedProtocol(HttpToolsProtocol):
         self._body_seen = False  # the read being parsed carried body bytes
         self._stray = 0  # body-phase bytes that carried no body (framing, trailers)
         self._timer: asyncio.TimerHandle | None = None
+        self._refused = False  # a refusal is under way: nothing more is read
+        self._answered: asyncio.Future[None] | None = None  # an earlier answer went out
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -87,9 +91,20 @@ class GuardedProtocol(HttpToolsProtocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._wake()
         super().connection_lost(exc)
 
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._answered is not None and not self._answered.done():
+            self._answered.set_result(None)
+
     def data_received(self, data: bytes) -> None:
+        if self._refused:  # an earlier request's answer resumed reading: the rest is moot
+            return
         completed = self._completed
         self._fed = len(data)
         self._body_seen = False
@@ -191,6 +206,7 @@ class GuardedProtocol(HttpToolsProtocol):
         raw = self._head_first if self._head_first is not None else data[:KEPT_PREFIX]
         received = max(self._head_size, len(data))
         self._phase = _APP
+        self._refused = True
         self.transport.pause_reading()
         task: asyncio.Task[None] = self.loop.create_task(
             self._keep_then_answer(raw, received, status, error)
@@ -203,6 +219,7 @@ class GuardedProtocol(HttpToolsProtocol):
         try:
             if keep is not None:
                 await keep(raw, received, status, error)
+            await self._earlier_answers()
         finally:
             if not self.transport.is_closing():
                 body = error.encode("utf-8", "replace")
@@ -214,6 +231,18 @@ class GuardedProtocol(HttpToolsProtocol):
                 head += b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body)
                 self.transport.write(head + body)
                 self.transport.close()
+
+    async def _earlier_answers(self) -> None:
+        """Wait until the requests before this one on the connection (pipelined, so
+        already read) have their answers: answers go out in request order (RFC 9112
+        9.3.2), and a refusal written first would stand in for theirs."""
+        while (
+            self.cycle is not None
+            and not self.cycle.response_complete
+            and not self.transport.is_closing()
+        ):
+            self._answered = self.loop.create_future()
+            await self._answered
 
     def _check_time(self) -> None:
         """The connection's one timer: close a head or a body that stopped arriving."""
