@@ -23,6 +23,7 @@ connection re-arms itself instead of one per request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -106,6 +107,7 @@ class GuardedProtocol(HttpToolsProtocol):
         if self._refused:  # an earlier request's answer resumed reading: the rest is moot
             return
         completed = self._completed
+        at_start = self._phase == _APP or (self._phase == _HEAD and self._head_first is None)
         self._fed = len(data)
         self._body_seen = False
         self._unset_keepalive_if_required()
@@ -119,6 +121,8 @@ class GuardedProtocol(HttpToolsProtocol):
                 self._unsupported_upgrade_warning()
             return
         except httptools.HttpParserError as exc:
+            if self._completed > completed and self._head_first is None:
+                data = _after_requests(data, self._completed - completed, at_start)
             self._parser_refused(exc, data)
             return
         if self._phase == _HEAD:
@@ -128,6 +132,8 @@ class GuardedProtocol(HttpToolsProtocol):
                 self._head_size = self._parsed_head_size()
             first = self._head_first
             if first is None:
+                if self._completed > completed:
+                    data = _after_requests(data, self._completed - completed, at_start)
                 self._head_first = data[:KEPT_PREFIX]
             elif len(first) < KEPT_PREFIX:
                 self._head_first = first + data[: KEPT_PREFIX - len(first)]
@@ -267,6 +273,45 @@ class GuardedProtocol(HttpToolsProtocol):
                 self.transport.close()  # connected, sent nothing: nothing to keep
             return
         self._timer = self.loop.call_later(self._since + timeout - now, self._check_time)
+
+
+class _Ends:
+    """Counts the requests a throwaway parser sees end."""
+
+    def __init__(self) -> None:
+        self.ended = 0
+
+    def on_message_complete(self) -> None:
+        self.ended += 1
+
+
+def _ended(data: bytes) -> int:
+    counter = _Ends()
+    parser = httptools.HttpRequestParser(counter)
+    with contextlib.suppress(httptools.HttpParserError, httptools.HttpParserUpgrade):
+        parser.feed_data(data)  # what ended before the error counts
+    return counter.ended
+
+
+def _after_requests(data: bytes, ended: int, at_start: bool) -> bytes:
+    """`data` from where the request being read begins, after the `ended` requests that
+    ended in it (pipelined), so a refusal keeps its own bytes, not theirs.
+
+    httptools reports no positions: a throwaway parser finds the shortest prefix in
+    which that many requests end (a bisection, on this rare path only). That takes a
+    read that began at a request's start; from one that began mid-request, the bytes
+    are kept from the start of the read, as before.
+    """
+    if not at_start or _ended(data) < ended:
+        return data
+    low, high = 0, len(data)
+    while low < high:
+        middle = (low + high) // 2
+        if _ended(data[:middle]) >= ended:
+            high = middle
+        else:
+            low = middle + 1
+    return data[low:]
 
 
 def protocol_class(limits: Limits, keep: KeepRefused | None) -> type[GuardedProtocol]:
