@@ -37,7 +37,7 @@ from tests.hostile import ORDER, assert_inert, raw_request, run_vwh_bytes
 from vwh.cli.listen_view import request_details
 from vwh.store import CaptureStore
 
-BATCHES = {"plain": 5, "json": 1}  # the --json listener: its lines, checked as cheaply
+BATCHES = {"plain": 4, "json": 1}  # the --json listener: its lines, checked as cheaply
 VOLLEYS = 90  # Hypothesis examples per batch; a volley is 3 to 10 requests sent at once
 WORKERS = 8
 CLIENT_TIMEOUT = "1.5"  # a half-sent request ends this soon (raw_exchange waits 10 s)
