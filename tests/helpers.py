@@ -207,6 +207,10 @@ class ListenerProcess:
     def __enter__(self) -> ListenerProcess:
         return self.start()
 
+    def output_so_far(self) -> tuple[bytes, bytes]:
+        """stdout and stderr as written until now, while it runs (a line may be unfinished)."""
+        return b"".join(self._out), b"".join(self._err)
+
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None and self.proc.returncode is None:
             self.stop()
@@ -307,10 +311,13 @@ def served_receiver(store_path: Path, settings: Any) -> Iterator[ServedReceiver]
         store.close()
 
 
-def raw_exchange(port: int, data: bytes, *, close_after: float | None = None) -> bytes:
+def raw_exchange(
+    port: int, data: bytes, *, close_after: float | None = None, until_closed: bool = False
+) -> bytes:
     """Send raw bytes; with `close_after`, close that many seconds later without reading.
 
-    Otherwise read the answer until the server closes or 10 s pass.
+    Otherwise read the answer until it is complete (with `until_closed`, every answer
+    until the server closes), or the server closes, or 10 s pass without a byte.
     """
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(data)
@@ -321,7 +328,7 @@ def raw_exchange(port: int, data: bytes, *, close_after: float | None = None) ->
         with contextlib.suppress(TimeoutError, ConnectionError):
             while chunk := sock.recv(65536):
                 chunks.append(chunk)
-                if whole_message(b"".join(chunks), without_length=False):
+                if not until_closed and whole_message(b"".join(chunks), without_length=False):
                     break
         return b"".join(chunks)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import select
 import socket
 import threading
@@ -237,6 +238,33 @@ def test_keep_alive_and_pipelining_still_work(running: tuple[ListenerProcess, Pa
             chunk = sock.recv(65536)
             assert chunk, answer
             answer += chunk
+
+
+@pytest.mark.parametrize(
+    "refused",
+    [
+        b"POST /refused\x1b HTTP/1.1\r\n\r\n",
+        b"POST /refused HTTP/1.1\r\nX-Big: " + b"a" * MAX_HEAD_BYTES + b"\r\n\r\n",
+    ],
+    ids=["malformed", "head-too-large"],
+)
+def test_a_refusal_after_pipelined_requests_is_answered_after_them(
+    running: tuple[ListenerProcess, Path], refused: bytes
+) -> None:
+    """Answers go out in request order (RFC 9112 9.3.2): the requests before the refused
+    one get their own answers first, as kept, and the refusal comes last. The refused
+    one is kept as itself, not as the first request of the read it came in."""
+    proc, store = running
+    before = count(store)
+    keep = DELIVERY.replace(b"Connection: close\r\n", b"")
+    answer, _ = exchange(proc.port, keep + keep + refused)
+    statuses = [int(m) for m in re.findall(rb"HTTP/1\.1 (\d{3}) ", answer)]
+    kept = kept_after(store, before)
+    assert statuses == [200, 200, 400 if b"\x1b" in refused else 431]
+    assert sorted(r.status for r in kept) == statuses  # each kept as answered
+    [refusal] = [r for r in kept if r.status >= 400]
+    assert refusal.path.startswith("/refused") and refusal.method == "POST"
+    assert refusal.body is not None and refusal.body.startswith(b"POST /refused")
 
 
 def test_describe_refused_masks_secrets_in_fields_and_bytes() -> None:

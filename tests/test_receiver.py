@@ -299,3 +299,34 @@ def _raw_post(token: bytes, body: bytes = ORDER) -> bytes:
         b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nVerifier-Token: %s\r\n"
         b"Content-Length: %d\r\n\r\n%s" % (token, len(body), body)
     )
+
+
+def test_what_the_listener_shows_is_what_the_store_kept(store_path: Path) -> None:
+    """Requests never parsed as deliveries (cut short, not POST) show the ids their kept
+    body carries, as `vwh history` does: one rule for the live line and the store."""
+    head = b"POST /cut HTTP/1.1\r\nHost: x\r\nVerifier-Token: t\r\nContent-Length: 100\r\n\r\n"
+    get = b"GET /get HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n\r\n"
+    with served_receiver(store_path, ReceiverSettings(token="t")) as served:
+        raw_exchange(served.port, head + ORDER, close_after=0.5)  # a whole object, cut short
+        assert raw_exchange(served.port, get % len(ORDER) + ORDER).startswith(b"HTTP/1.1 405 ")
+        r = httpx.post(served.url, content=ORDER, headers={"Verifier-Token": "t"})
+    assert r.status_code == 200
+    kept = _kept(store_path)
+    assert [k.status for k in kept] == [0, 405, 200]
+    assert all(k.ids["orderId"] == "AG-1:ORD-2" for k in kept)
+    assert [s.to_json() for s in served.shown] == [k.to_json() for k in kept]
+
+
+def test_a_refused_request_shows_what_the_store_kept(store_path: Path) -> None:
+    """The same for a request the HTTP parser refused (kept through `keep_refused`)."""
+    shown: list[CapturedRequest] = []
+    CaptureStore(store_path).close()  # the schema; the writer only inserts
+    writer = BatchWriter(store_path, on_commit=shown.extend)
+    app = create_app(ReceiverSettings(token="t"), writer)
+    try:
+        asyncio.run(app.keep_refused(ORDER, len(ORDER), 400, "malformed HTTP: invalid method"))
+    finally:
+        writer.close()
+    [kept] = _kept(store_path)
+    assert kept.ids["orderId"] == "AG-1:ORD-2"
+    assert [s.to_json() for s in shown] == [kept.to_json()]

@@ -11,7 +11,9 @@ process runs out of file descriptors. This subclass adds, per connection:
 - a time limit on the head (from the connection's start, or from the first byte of a
   later request) and on each pause in the body; a head cut off by it is answered 408;
 - a hook that keeps every request the parser refuses (malformed, too large, too slow)
-  through the app's own store writer, before it is answered and the connection closes.
+  through the app's own store writer, before it is answered and the connection closes;
+  the refusal waits for the answers of the requests pipelined before it, so each
+  client gets its answers in order and none is lost to the close.
 
 The hot path pays a few attribute writes per request: byte counting and the timer
 run only for heads that do not arrive in one read, and a single timer per
@@ -21,6 +23,7 @@ connection re-arms itself instead of one per request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -75,6 +78,8 @@ class GuardedProtocol(HttpToolsProtocol):
         self._body_seen = False  # the read being parsed carried body bytes
         self._stray = 0  # body-phase bytes that carried no body (framing, trailers)
         self._timer: asyncio.TimerHandle | None = None
+        self._refused = False  # a refusal is under way: nothing more is read
+        self._answered: asyncio.Future[None] | None = None  # an earlier answer went out
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -85,10 +90,22 @@ class GuardedProtocol(HttpToolsProtocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._wake()
         super().connection_lost(exc)
 
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._answered is not None and not self._answered.done():
+            self._answered.set_result(None)
+
     def data_received(self, data: bytes) -> None:
+        if self._refused:  # an earlier request's answer resumed reading: the rest is moot
+            return
         completed = self._completed
+        at_start = self._phase == _APP or (self._phase == _HEAD and self._head_first is None)
         self._fed = len(data)
         self._body_seen = False
         self._unset_keepalive_if_required()
@@ -102,6 +119,8 @@ class GuardedProtocol(HttpToolsProtocol):
                 self._unsupported_upgrade_warning()
             return
         except httptools.HttpParserError as exc:
+            if self._completed > completed and self._head_first is None:
+                data = _after_requests(data, self._completed - completed, at_start)
             self._parser_refused(exc, data)
             return
         if self._phase == _HEAD:
@@ -111,6 +130,8 @@ class GuardedProtocol(HttpToolsProtocol):
                 self._head_size = self._parsed_head_size()
             first = self._head_first
             if first is None:
+                if self._completed > completed:
+                    data = _after_requests(data, self._completed - completed, at_start)
                 self._head_first = data[:KEPT_PREFIX]
             elif len(first) < KEPT_PREFIX:
                 self._head_first = first + data[: KEPT_PREFIX - len(first)]
@@ -189,6 +210,7 @@ class GuardedProtocol(HttpToolsProtocol):
         raw = self._head_first if self._head_first is not None else data[:KEPT_PREFIX]
         received = max(self._head_size, len(data))
         self._phase = _APP
+        self._refused = True
         self.transport.pause_reading()
         task: asyncio.Task[None] = self.loop.create_task(
             self._keep_then_answer(raw, received, status, error)
@@ -201,6 +223,7 @@ class GuardedProtocol(HttpToolsProtocol):
         try:
             if keep is not None:
                 await keep(raw, received, status, error)
+            await self._earlier_answers()
         finally:
             if not self.transport.is_closing():
                 body = error.encode("utf-8", "replace")
@@ -212,6 +235,18 @@ class GuardedProtocol(HttpToolsProtocol):
                 head += b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body)
                 self.transport.write(head + body)
                 self.transport.close()
+
+    async def _earlier_answers(self) -> None:
+        """Wait until the requests before this one on the connection (pipelined, so
+        already read) have their answers: answers go out in request order (RFC 9112
+        9.3.2), and a refusal written first would stand in for theirs."""
+        while (
+            self.cycle is not None
+            and not self.cycle.response_complete
+            and not self.transport.is_closing()
+        ):
+            self._answered = self.loop.create_future()
+            await self._answered
 
     def _check_time(self) -> None:
         """The connection's one timer: close a head or a body that stopped arriving."""
@@ -236,6 +271,45 @@ class GuardedProtocol(HttpToolsProtocol):
                 self.transport.close()  # connected, sent nothing: nothing to keep
             return
         self._timer = self.loop.call_later(self._since + timeout - now, self._check_time)
+
+
+class _Ends:
+    """Counts the requests a throwaway parser sees end."""
+
+    def __init__(self) -> None:
+        self.ended = 0
+
+    def on_message_complete(self) -> None:
+        self.ended += 1
+
+
+def _ended(data: bytes) -> int:
+    counter = _Ends()
+    parser = httptools.HttpRequestParser(counter)
+    with contextlib.suppress(httptools.HttpParserError, httptools.HttpParserUpgrade):
+        parser.feed_data(data)  # what ended before the error counts
+    return counter.ended
+
+
+def _after_requests(data: bytes, ended: int, at_start: bool) -> bytes:
+    """`data` from where the request being read begins, after the `ended` requests that
+    ended in it (pipelined), so a refusal keeps its own bytes, not theirs.
+
+    httptools reports no positions: a throwaway parser finds the shortest prefix in
+    which that many requests end (a bisection, on this rare path only). That takes a
+    read that began at a request's start; from one that began mid-request, the bytes
+    are kept from the start of the read, as before.
+    """
+    if not at_start or _ended(data) < ended:
+        return data
+    low, high = 0, len(data)
+    while low < high:
+        middle = (low + high) // 2
+        if _ended(data[:middle]) >= ended:
+            high = middle
+        else:
+            low = middle + 1
+    return data[low:]
 
 
 def protocol_class(limits: Limits, keep: KeepRefused | None) -> type[GuardedProtocol]:

@@ -40,6 +40,7 @@ from vwh.webhook import (
     find_query_value,
     fingerprint,
     is_secret_name,
+    kept_ids,
     mask_cookie,
     mask_header_value,
     mask_query,
@@ -229,9 +230,11 @@ class Receiver:
             expected = f" of {declared}" if declared >= 0 else ""
             record.error = f"body cut short: {record.body_size}{expected} bytes"
             record.status, answer = 0, {"error": record.error}
+            record.ids = kept_ids(body)
         elif record.method != "POST" and self.forwarder is None:
             record.error = "method not allowed: deliveries are POST"
             record.status, answer = 405, {"error": record.error}
+            record.ids = kept_ids(body)
         elif body is None:
             record.error = f"body over {s.max_body} bytes, not kept"
             record.status, answer = 413, {"error": record.error}
@@ -369,12 +372,12 @@ class Receiver:
         s = self.settings
         loop = self._loop(scope)
         if loop is not None:
-            with contextlib.suppress(InvalidBody):
-                record.ids = body_ids(parse_body(body))
+            record.ids = kept_ids(body)
             record.error = loop
             return LOOP_STATUS, {"error": loop}, None
         if record.method != "POST":
             record.error = "method not allowed: deliveries are POST"
+            record.ids = kept_ids(body)
             rejection: tuple[int, Answer] | None = (405, {"error": record.error})
         else:
             rejection = self._check(record, body)
@@ -437,6 +440,7 @@ class Receiver:
             headers=head.headers,
             body=raw,
             body_size=received,
+            ids=kept_ids(raw),
             verdict=verify_token(self._token, token).value,
             token_masked=mask_secret(token.decode("utf-8", "replace")) if token is not None else "",
             error=error,

@@ -12,7 +12,7 @@ from typing import Any
 
 from vwh.captured import CapturedRequest, ForwardResult
 from vwh.store_file import store_error
-from vwh.webhook import InvalidBody, body_ids, parse_body
+from vwh.webhook import kept_ids
 
 SCHEMA_VERSION = 1
 
@@ -143,7 +143,7 @@ def from_row(row: sqlite3.Row) -> CapturedRequest:
         fingerprint=row["fingerprint"],
         attempt=row["attempt"],
         first_seen_at=row["first_seen_at"],
-        ids=_ids_of(row["body"]),
+        ids=kept_ids(row["body"]),  # derived on read: the hot write path skips them
         forward=forward,
         reaction=row["reaction"],
         answer_check=row["answer_check"],
@@ -162,16 +162,6 @@ def _headers_list(text: str | None) -> list[tuple[str, str]]:
     if not text:
         return []
     return [(name, value) for name, _, value in (h.partition(": ") for h in text.split("\r\n"))]
-
-
-def _ids_of(body: bytes | None) -> dict[str, str]:
-    """Ids are derived from the kept body on read, so the hot write path skips them."""
-    if body is None:
-        return {}
-    try:
-        return body_ids(parse_body(body))
-    except InvalidBody:
-        return {}
 
 
 def init_schema(conn: sqlite3.Connection, path: Path) -> None:

@@ -294,6 +294,20 @@ def body_ids(body: Mapping[str, Any]) -> dict[str, str]:
     return {k: str(body[k]) for k in ID_FIELDS if body.get(k) not in (None, "")}
 
 
+def kept_ids(raw: bytes | None) -> dict[str, str]:
+    """The ids a kept body carries, whatever it was answered; {} when it is no JSON object.
+
+    The one rule for a request's ids, live and read back from the store alike, so a
+    request cut short or refused shows the same ids in `listen` as in `history`.
+    """
+    if not raw:
+        return {}
+    try:
+        return body_ids(parse_body(raw))
+    except InvalidBody:
+        return {}
+
+
 def fingerprint(raw: bytes) -> int:
     """Identify a delivery by its exact bytes (Vendasta resends the same body).
 
