@@ -105,3 +105,10 @@ def judge_answer(expected: tuple[ExpectedKey, ...], body: bytes | None) -> Answe
 def nested_keys(document: dict[str, Any]) -> list[str]:
     """The keys of an object whose values nest (objects or arrays): the step reads none."""
     return [k for k, v in document.items() if isinstance(v, dict | list)]
+
+
+def answer_check(expected: tuple[ExpectedKey, ...], status: int, body: bytes) -> str:
+    """The verdict on a handler's answer for `listen --expect-response`, as kept with it."""
+    if not 200 <= status < 300:
+        return f"not passed on: a {status} answer gives later steps nothing"
+    return judge_answer(expected, body).summary()

@@ -15,19 +15,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import secrets
 import time
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.types import Receive, Scope, Send
 
+from vwh.asgi_answer import RECEIVED, Headers, json_answer, read_body, send_answer
 from vwh.errors import StoreError
-from vwh.expect import ExpectedKey, judge_answer
+from vwh.expect import ExpectedKey, answer_check
 from vwh.forward import Forwarder, ForwardSettings, failure_of
+from vwh.resends import DeliveryTracker
 from vwh.saved import discard, name_body, stage_body
 from vwh.store import BatchWriter, CapturedRequest, CaptureStore
 from vwh.webhook import (
@@ -55,12 +55,9 @@ DEFAULT_MAX_BODY = 1024 * 1024
 FAIL_FIRST_STATUS = 503
 LOOP_STATUS = 508  # Loop Detected: a forwarded request came back
 MAX_VWH_HOPS = 4  # refuse to forward what already passed through this many listeners
-_RECEIVED: dict[str, object] = {"received": True}
-_JSON = b"application/json"
 _REJECTED = (TokenVerdict.WRONG.value, TokenVerdict.MISSING.value)
 
 Answer = dict[str, object] | bytes
-Headers = list[tuple[bytes, bytes]]
 
 
 @dataclass(frozen=True)
@@ -89,33 +86,6 @@ class ReceiverSettings:
     def scripted(self) -> bool:
         """True when the sender's answer is set by options, not by a handler."""
         return self.status is not None or self.respond_body is not None
-
-
-class DeliveryTracker:
-    """Counts arrivals of each distinct body, to spot Vendasta's resends.
-
-    Recent bodies live in a bounded LRU, so memory stays flat under load; older
-    ones are looked up in the store, so resends are recognised across restarts.
-    """
-
-    def __init__(self, store: CaptureStore | None, capacity: int = 4096) -> None:
-        self._store = store
-        self._capacity = capacity
-        self._seen: OrderedDict[int, list[float]] = OrderedDict()  # fp -> [count, first_seen]
-
-    def arrive(self, fp: int, now: float) -> tuple[int, float]:
-        """Record one arrival; return its attempt number (1 = first) and first arrival."""
-        entry = self._seen.get(fp)
-        if entry is None:
-            count, first = self._store.deliveries_of(fp) if self._store else (0, None)
-            entry = [float(count), first if first is not None else now]
-            self._seen[fp] = entry
-            if len(self._seen) > self._capacity:
-                self._seen.popitem(last=False)
-        else:
-            self._seen.move_to_end(fp)
-        entry[0] += 1
-        return int(entry[0]), entry[1]
 
 
 class Receiver:
@@ -166,14 +136,14 @@ class Receiver:
             status, payload, headers = await self._handle(scope, receive, record, declared, started)
         except asyncio.CancelledError:
             # The listener is stopping: keep the request and say so on the wire too.
-            await _answer(send, 503, self._stopped(record, started), None)
+            await send_answer(send, 503, self._stopped(record, started), None)
             raise
         except StoreError as exc:
             # Not kept means not done: a 5xx makes Vendasta resend it later.
-            status, payload, headers = 500, _json_bytes({"error": str(exc)}, None), None
+            status, payload, headers = 500, json_answer({"error": str(exc)}, None), None
         except Exception as exc:  # a bug must cost one request, not the listener
             status, payload, headers = await self._failed(record, exc)
-        await _answer(send, status, payload, headers)
+        await send_answer(send, status, payload, headers)
 
     def _new_record(self, scope: Scope) -> tuple[CapturedRequest, int]:
         """The request as it came, secrets masked, token checked, and its Content-Length.
@@ -221,7 +191,7 @@ class Receiver:
         self, scope: Scope, receive: Receive, record: CapturedRequest, declared: int, started: float
     ) -> tuple[int, bytes, Headers | None]:
         s = self.settings
-        body, record.body_size, complete = await _read_body(receive, declared, s.max_body)
+        body, record.body_size, complete = await read_body(receive, declared, s.max_body)
         record.body = body
         answer: Answer
         out_headers: Headers | None = None  # None: our own JSON answer
@@ -258,9 +228,9 @@ class Receiver:
             raise
         if staged is not None:
             name_body(staged, record)
-        payload = answer if isinstance(answer, bytes) else _json_bytes(answer, record.id)
+        payload = answer if isinstance(answer, bytes) else json_answer(answer, record.id)
         if out_headers is None and record.status == 405:
-            out_headers = [(b"content-type", _JSON), (b"allow", b"POST")]
+            out_headers = [(b"content-type", b"application/json"), (b"allow", b"POST")]
         return record.status, payload, out_headers
 
     def _stopped(self, record: CapturedRequest | None, started: float) -> bytes:
@@ -270,7 +240,7 @@ class Receiver:
         """
         error = "listener stopped before answering"
         if record is None or record.id is not None or record.latency_ms:
-            return _json_bytes({"error": error}, record.id if record else None)
+            return json_answer({"error": error}, record.id if record else None)
         record.status, record.error = 503, error
         record.latency_ms = (time.perf_counter() - started) * 1000
         if self.forwarder is not None:
@@ -278,7 +248,7 @@ class Receiver:
         # The task is being cancelled and can no longer await the commit; the loop
         # is stopping, so blocking it briefly costs nothing.
         self.writer.write_now(record)
-        return _json_bytes({"error": error}, record.id)
+        return json_answer({"error": error}, record.id)
 
     async def _failed(
         self, record: CapturedRequest | None, exc: Exception
@@ -291,10 +261,10 @@ class Receiver:
             try:
                 await self.writer.write(record)
             except StoreError as store_exc:
-                return 500, _json_bytes({"error": f"{error}; {store_exc}"}, None), None
+                return 500, json_answer({"error": f"{error}; {store_exc}"}, None), None
             except Exception:  # not even kept: still an answer
-                return 500, _json_bytes({"error": error}, None), None
-        return 500, _json_bytes({"error": error}, record.id if record else None), None
+                return 500, json_answer({"error": error}, None), None
+        return 500, json_answer({"error": error}, record.id if record else None), None
 
     async def _deliver(self, record: CapturedRequest, body: bytes) -> tuple[int, Answer]:
         """Check token and body, then answer as scripted."""
@@ -303,7 +273,7 @@ class Receiver:
             return rejection
         if self.settings.delay > 0:
             await asyncio.sleep(self.settings.delay)
-        return self._scripted(record) or (self._status, _RECEIVED)
+        return self._scripted(record) or (self._status, RECEIVED)
 
     def _check(self, record: CapturedRequest, body: bytes) -> tuple[int, Answer] | None:
         """Token and body checks: the rejection, or None for a delivery (then counted)."""
@@ -336,7 +306,7 @@ class Receiver:
         if s.respond_body is not None:
             return self._status, s.respond_body
         if s.status is not None:
-            return s.status, _RECEIVED
+            return s.status, RECEIVED
         return None
 
     def _loop(self, scope: Scope) -> str | None:
@@ -398,7 +368,7 @@ class Receiver:
             if scripted is not None:
                 return scripted[0], scripted[1], None
         if reply is not None and s.expect_response is not None:
-            record.answer_check = _answer_check(s.expect_response, reply.status, reply.body)
+            record.answer_check = answer_check(s.expect_response, reply.status, reply.body)
         if reply is None:
             failure = failure_of(record.forward)
             assert failure is not None
@@ -448,51 +418,6 @@ class Receiver:
         )
         with contextlib.suppress(StoreError):  # already answered: nothing else to do
             await self.writer.write(record)
-
-
-def _answer_check(expected: tuple[ExpectedKey, ...], status: int, body: bytes) -> str:
-    """The verdict on a handler's answer for --expect-response, as kept with the record."""
-    if not 200 <= status < 300:
-        return f"not passed on: a {status} answer gives later steps nothing"
-    return judge_answer(expected, body).summary()
-
-
-async def _answer(send: Send, status: int, payload: bytes, headers: Headers | None) -> None:
-    """Send one whole answer; None headers: our own JSON."""
-    headers = [(b"content-type", _JSON)] if headers is None else headers
-    headers.append((b"content-length", b"%d" % len(payload)))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": payload})
-
-
-async def _read_body(receive: Receive, declared: int, limit: int) -> tuple[bytes | None, int, bool]:
-    """The body (None when larger than `limit`), the size seen, and whether it all came.
-
-    A sender that closes before the end (a Content-Length it never fulfils) leaves
-    it incomplete: such a body is kept for what it is, never taken as a delivery.
-    """
-    if declared > limit:
-        return None, declared, True
-    chunks: list[bytes] = []
-    size = 0
-    more = True
-    while more:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return b"".join(chunks), size, False
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None, size, True
-        chunks.append(chunk)
-        more = message.get("more_body", False)
-    return b"".join(chunks), size, True
-
-
-def _json_bytes(answer: dict[str, object], request_id: int | None) -> bytes:
-    if request_id is not None and answer is _RECEIVED:
-        return b'{"received":true,"id":%d}' % request_id  # the hot path, without json.dumps
-    return json.dumps({**answer, "id": request_id}, separators=(",", ":")).encode()
 
 
 def create_app(
