@@ -419,3 +419,69 @@ class RawCapture(RawSocketServer):
             b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
             b"Content-Length: 2\r\nConnection: close\r\n\r\n{}"
         )
+
+
+class TerminalListener:
+    """A real `vwh listen` whose stdout is a pseudo-terminal of a given size, as a
+    person runs it: the live table, drawn by Rich. Stopped with SIGINT on exit."""
+
+    def __init__(self, *args: str, rows: int, columns: int, env: dict[str, str]) -> None:
+        import fcntl
+        import pty
+        import struct
+        import termios
+
+        self.port = free_port()
+        self.screen = b""
+        self.stderr = ""
+        self._leader, follower = pty.openpty()
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+        env = {**env, "TERM": "xterm"}
+        env.pop("COLUMNS", None)  # the terminal's own size decides
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "vwh", "listen", "--port", str(self.port), *args],
+            stdout=follower, stderr=subprocess.PIPE, env=env,
+        )  # fmt: skip
+        os.close(follower)
+
+    def __enter__(self) -> TerminalListener:
+        try:
+            wait_for_port(self.port)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def read_until(self, needle: bytes | None, timeout: float) -> bytes:
+        """Add what the terminal shows until `needle` is on it, it goes quiet (no
+        needle), or time is up; the whole screen so far."""
+        import select
+
+        deadline = time.monotonic() + timeout
+        while (needle is None or needle not in self.screen) and time.monotonic() < deadline:
+            if not select.select([self._leader], [], [], 0.2)[0]:
+                if needle is None:
+                    break
+                continue
+            try:
+                chunk = os.read(self._leader, 65536)
+            except OSError:  # the other side closed
+                break
+            if not chunk:
+                break
+            self.screen += chunk
+        return self.screen
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        _, err = self.proc.communicate(timeout=15)
+        self.stderr = err.decode(errors="replace")
+        self.read_until(None, 2)  # the last frame, drawn as it stopped
+        os.close(self._leader)
+
+    @property
+    def text(self) -> str:
+        return self.screen.decode(errors="replace")

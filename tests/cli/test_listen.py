@@ -15,7 +15,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import FIXTURES, free_port, listener, raw_exchange, run_vwh, vwh_env
+from tests.helpers import (
+    FIXTURES,
+    TerminalListener,
+    free_port,
+    listener,
+    raw_exchange,
+    run_vwh,
+    vwh_env,
+)
 from vwh.store import CapturedRequest, CaptureStore
 
 ORDER = (FIXTURES / "payloads" / "order.json").read_bytes()
@@ -272,45 +280,18 @@ def test_sigkill_mid_burst_loses_no_answered_request(store_path: Path) -> None:
 
 def test_live_table_on_a_terminal(store_path: Path) -> None:
     """On a terminal, requests appear as rows of a live table, bounded to the screen."""
-    import fcntl
-    import os
-    import pty
-    import struct
-    import subprocess
-    import sys
-    import termios
-
-    from tests.helpers import wait_for_port
-
-    port = free_port()
-    leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 12, 100, 0, 0))
-    env = vwh_env(TERM="xterm")
-    del env["COLUMNS"]  # the terminal's own size decides
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vwh", "listen", "--port", str(port), "--token", TOKEN],
-        stdout=follower, stderr=subprocess.PIPE, env=env,
-    )  # fmt: skip
-    os.close(follower)
-    screen = b""
-    try:
-        wait_for_port(port)
+    with TerminalListener("--token", TOKEN, rows=12, columns=100, env=vwh_env()) as term:
         for i in range(12):  # more requests than the screen has rows
             body = json.dumps({"orderId": f"AG-7PQTGLLXQQ:ORD-{i:010d}"}).encode()
-            assert post(f"http://127.0.0.1:{port}", body, {"Verifier-Token": TOKEN}).is_success
-        deadline = time.monotonic() + 10
-        while b"ORD-0000000011" not in screen and time.monotonic() < deadline:
-            screen += os.read(leader, 65536)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=15)
-        os.close(leader)
-    text = screen.decode(errors="replace")
-    assert proc.returncode == 0
+            url = f"http://127.0.0.1:{term.port}"
+            assert post(url, body, {"Verifier-Token": TOKEN}).is_success
+        term.read_until(b"ORD-0000000011", 10)
+    text, err = term.text, term.stderr
+    assert term.proc.returncode == 0
     assert "request" in text and "resend" in text  # the table's header
     assert "AG-7PQTGLLXQQ:ORD-0000000011" in text
     assert "12 received, 12 accepted, 0 rejected, 0 resends" in text
-    assert "stopped: 12 received" in err.decode()
+    assert "stopped: 12 received" in err
     last_frame = text.rsplit("request", 1)[1]  # from the header of the last redraw
     rows = re.findall(r"ORD-\d{10}", last_frame)
     assert rows and len(rows) <= 12 - 4  # bounded to the screen: the oldest scrolled away

@@ -11,7 +11,15 @@ from pathlib import Path
 import httpx
 
 from tests.fakes.vendasta import RS256, RunningFake
-from tests.helpers import FIXTURES, ListenerProcess, free_port, invoke, listener, vwh_env
+from tests.helpers import (
+    FIXTURES,
+    ListenerProcess,
+    TerminalListener,
+    free_port,
+    invoke,
+    listener,
+    vwh_env,
+)
 from vwh.errors import ExitCode
 from vwh.store import CaptureStore
 
@@ -140,43 +148,15 @@ def test_api_options_need_resolve_and_credentials_are_checked_first(
 
 
 def test_the_live_table_gains_the_names(vendasta: RunningFake) -> None:
-    import fcntl
-    import os
-    import pty
-    import signal
-    import struct
-    import subprocess
-    import sys
-    import termios
-
-    from tests.helpers import wait_for_port
-
-    port = free_port()
-    leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 20, 160, 0, 0))
-    env = api_env(vendasta, TERM="xterm")
-    del env["COLUMNS"]  # the terminal's own size decides
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vwh", "listen", "--port", str(port), "--token", TOKEN,
-         "--resolve"],
-        stdout=follower, stderr=subprocess.PIPE, env=env,
-    )  # fmt: skip
-    os.close(follower)
-    screen = b""
-    try:
-        wait_for_port(port)
+    args = ("--token", TOKEN, "--resolve")
+    with TerminalListener(*args, rows=20, columns=160, env=api_env(vendasta)) as term:
         assert httpx.post(
-            f"http://127.0.0.1:{port}/", content=ORDER, headers={"Verifier-Token": TOKEN}
+            f"http://127.0.0.1:{term.port}/", content=ORDER, headers={"Verifier-Token": TOKEN}
         ).is_success
-        deadline = time.monotonic() + 20
-        while b"Patty's Irish Pub" not in screen and time.monotonic() < deadline:
-            screen += os.read(leader, 65536)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=15)
-        os.close(leader)
+        term.read_until(b"Patty's Irish Pub", 20)
+    screen = term.screen
     text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", screen.decode(errors="replace"))
-    assert proc.returncode == 0
+    assert term.proc.returncode == 0
     row = next(line for line in text.splitlines() if "Patty's" in line)
     assert "resolved" in text  # the column's header
     assert "AG-7PQTGLLXQQ:ORD-S548DKHMKX" in row  # beside the ids, in the row itself

@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import json
 import re
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-from tests.helpers import free_port, listener, vwh_env, wait_for_port
+from tests.helpers import TerminalListener, listener, vwh_env
 from tests.hostile import HOSTILE_REQUESTS, assert_inert, send_hostile
 from vwh.store import CaptureStore
 
@@ -56,60 +52,15 @@ def test_json_lines_stay_inert_valid_and_equal_to_what_was_kept(store_path: Path
 
 def test_live_table_on_a_terminal_stays_inert(store_path: Path) -> None:
     """The hostile rows reach the live table escaped, and rows after them still appear."""
-    import fcntl
-    import os
-    import pty
-    import struct
-    import termios
-
-    port = free_port()
-    leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
-    env = vwh_env(TERM="xterm")
-    del env["COLUMNS"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vwh", "listen", "--port", str(port)],
-        stdout=follower, stderr=subprocess.PIPE, env=env,
-    )  # fmt: skip
-    os.close(follower)
-    screen = b""
-    try:
-        wait_for_port(port)
-        statuses = send_hostile(port)
-        screen = _read_until(leader, f"{COUNT} received".encode(), 15)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=15)
-        screen += _read_until(leader, None, 2)
-        os.close(leader)
-    assert proc.returncode == 0, err.decode(errors="replace")
+    with TerminalListener(rows=30, columns=100, env=vwh_env()) as term:
+        statuses = send_hostile(term.port)
+        term.read_until(f"{COUNT} received".encode(), 15)
+    assert term.proc.returncode == 0, term.stderr
     assert all(200 <= s < 500 for s in statuses)
-    text = screen.decode("utf-8")
+    text = term.screen.decode("utf-8")
     # Rich draws with its own escapes (cursor moves); none of the senders' may pass.
     for raw in ("\x1b]", "\x1b[31m", "\x1b[2J", "\x1b[5m", "\x07", "\x9b", "\x85", "\u202e"):
         assert raw not in text, raw
     assert "POST /\\x1b]0;" in text and "\\ud800" in text
     assert f"{COUNT} received" in text
     assert "POST /after" in text
-
-
-def _read_until(fd: int, needle: bytes | None, timeout: float) -> bytes:
-    """What the terminal shows until `needle` appears, it goes quiet, or time is up."""
-    import os
-    import select
-
-    data = b""
-    deadline = time.monotonic() + timeout
-    while (needle is None or needle not in data) and time.monotonic() < deadline:
-        if not select.select([fd], [], [], 0.2)[0]:
-            if needle is None:
-                break
-            continue
-        try:
-            chunk = os.read(fd, 65536)
-        except OSError:  # the other side closed
-            break
-        if not chunk:
-            break
-        data += chunk
-    return data
