@@ -32,7 +32,6 @@ from vwh.forward import (
     Failure,
     Forwarder,
     ForwardSettings,
-    body_preview,
     failure_of,
     handler_label,
     probe,
@@ -260,11 +259,7 @@ def test_bad_forward_urls(url: str, message: str) -> None:
         ForwardSettings(url)
 
 
-def test_preview_label_and_failure() -> None:
-    hostile = b'{"a":\n  1,\t"b": "\x1b[31mred\x00\xc2\x9b\xff"}'
-    assert body_preview(hostile) == '{"a": 1, "b": "\\x1b[31mred\\x00\\x9b\\xff"}'
-    assert body_preview(b"x" * 100, 10) == "x" * 9 + "…"
-    assert body_preview(None) == body_preview(b"") == ""
+def test_label_and_failure() -> None:
     assert handler_label(ForwardResult("u", status=404)) == "404"
     down = ForwardResult("u", error="handler down: connection refused")
     assert handler_label(down) == "down" and failure_of(down) is Failure.DOWN

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from vwh.sanitize import inert, inert_bytes, inert_lines, json_line
+from vwh.sanitize import inert, inert_bytes, inert_lines, inert_preview, json_line
 
 # Anything a terminal, a log reader or a viewer would act on instead of showing.
 RAW = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
@@ -115,3 +115,10 @@ def test_inert_bytes(data: bytes, expected: str) -> None:
 def test_json_line_of_what_json_cannot_name() -> None:
     """Values JSON has no type for are shown as text, never a crash."""
     assert json.loads(json_line({"b": b"\x1b", "n": 1.5})) == {"b": "b'\\x1b'", "n": 1.5}
+
+
+def test_a_preview_is_one_inert_line_cut_to_its_limit() -> None:
+    hostile = b'{"a":\n  1,\t"b": "\x1b[31mred\x00\xc2\x9b\xff"}'
+    assert inert_preview(hostile) == '{"a": 1, "b": "\\x1b[31mred\\x00\\x9b\\xff"}'
+    assert inert_preview(b"x" * 100, 10) == "x" * 9 + "…"
+    assert inert_preview(None) == inert_preview(b"") == ""

@@ -44,7 +44,7 @@ from vwh.delivery import Attempt, OutgoingRequest, build_request
 from vwh.errors import ExitCode
 from vwh.outbound import OutboundClient, ensure_reachable
 from vwh.samples import SampleOptions, sample_body
-from vwh.sanitize import inert
+from vwh.sanitize import inert_preview
 from vwh.webhook import (
     InvalidBody,
     TokenPlace,
@@ -205,8 +205,7 @@ class CheckResult:
         """The start of the answer's body, on one line, safe to print."""
         if self.attempt is None:
             return ""
-        text = inert(" ".join(self.attempt.body.decode("utf-8", "backslashreplace").split()))
-        return text if len(text) <= RESPONSE_SNIPPET else text[: RESPONSE_SNIPPET - 1] + "…"
+        return inert_preview(self.attempt.body, RESPONSE_SNIPPET)
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {

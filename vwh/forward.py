@@ -33,14 +33,12 @@ from vwh.delivery import check_url
 from vwh.errors import UsageError
 from vwh.http1 import os_reason
 from vwh.outbound import NoAnswer, OutboundClient, Stage
-from vwh.sanitize import inert
 from vwh.store import ForwardResult
 from vwh.webhook import VENDASTA_TIMEOUT, is_secret_name, mask_query, mask_secret, token_bytes
 
 KEPT_BODY_LIMIT = 64 * 1024  # how much of the handler's answer is kept in the store
 ANSWER_LIMIT = 16 * 1024 * 1024  # a larger answer is cut off and counts as broken
 MAX_CONNECTIONS = 100  # to the handler at once; more deliveries wait for one (in their timeout)
-PREVIEW_CHARS = 60
 
 # Never passed on as they came (RFC 9110 7.6.1, plus what the new connection sets itself).
 HOP_BY_HOP = frozenset(
@@ -92,14 +90,6 @@ def handler_label(result: ForwardResult) -> str:
     if failure is not None:
         return failure.label
     return str(result.status)
-
-
-def body_preview(body: bytes | None, limit: int = PREVIEW_CHARS) -> str:
-    """The first part of an answer on one line, inert; runs of whitespace become a space."""
-    if not body:
-        return ""
-    text = inert(" ".join(body[: limit * 4].decode("utf-8", "backslashreplace").split()))
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass(frozen=True)

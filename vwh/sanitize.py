@@ -58,6 +58,17 @@ def inert_bytes(data: bytes) -> str:
     return inert(data.decode("utf-8", "backslashreplace"))
 
 
+def inert_preview(body: bytes | None, limit: int = 60) -> str:
+    """The first part of a body on one line, inert; runs of whitespace become a space.
+
+    Only the first `limit * 4` bytes are decoded, so a large answer costs no more.
+    """
+    if not body:
+        return ""
+    text = inert(" ".join(body[: limit * 4].decode("utf-8", "backslashreplace").split()))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _escape_in_json(match: re.Match[str]) -> str:
     return f"\\u{ord(match.group()):04x}"
 

@@ -16,9 +16,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from vwh.forward import body_preview, handler_label
+from vwh.forward import handler_label
 from vwh.listener import ListenStats
-from vwh.sanitize import inert, json_line
+from vwh.sanitize import inert, inert_preview, json_line
 from vwh.store import CapturedRequest, ForwardResult
 from vwh.webhook import cookie_names
 
@@ -106,7 +106,7 @@ def handler_said(fwd: ForwardResult | None) -> str:
         return ""
     if fwd.error:
         return fwd.error.partition(": ")[2] or fwd.error
-    return body_preview(fwd.body)
+    return inert_preview(fwd.body)
 
 
 def size_text(size: int) -> str:
@@ -163,7 +163,7 @@ def plain_line(record: CapturedRequest) -> str:
         if fwd is not None and fwd.error:
             parts.append(f"handler_error={fwd.error!r}")
         elif fwd is not None and fwd.body:
-            parts.append(f"handler_body={body_preview(fwd.body, 40)!r}")
+            parts.append(f"handler_body={inert_preview(fwd.body, 40)!r}")
         if record.answer_check is not None:
             parts.append(f"response_data={answer_check_text(record)!r}")
     return inert(" ".join(p for p in parts if p))
