@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import ListenerProcess, vwh_env
-from vwh.http_guard import MAX_HEAD_BYTES, describe_refused
+from vwh.http_guard import MAX_HEAD_BYTES, OneWriteTransport, describe_refused
 from vwh.store import CapturedRequest, CaptureStore
 from vwh.webhook import mask_header_value
 
@@ -238,6 +238,63 @@ def test_keep_alive_and_pipelining_still_work(running: tuple[ListenerProcess, Pa
             chunk = sock.recv(65536)
             assert chunk, answer
             answer += chunk
+
+
+class RecordingTransport:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def get_extra_info(self, name: str) -> str:
+        return f"info:{name}"
+
+
+def test_an_answer_leaves_in_one_write_and_no_head_is_held_past_its_response() -> None:
+    wire = RecordingTransport()
+    transport = OneWriteTransport(wire)  # type: ignore[arg-type]
+    transport.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
+    assert wire.writes == []  # held for its body
+    transport.write(b"{}")
+    assert wire.writes == [b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"]
+    transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # informational: at once
+    assert wire.writes[-1] == b"HTTP/1.1 100 Continue\r\n\r\n"
+    transport.write(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n")  # a HEAD: no body comes
+    transport.flush()  # the protocol flushes at the end of every response
+    assert wire.writes[-1] == b"HTTP/1.1 405 Method Not Allowed\r\n\r\n"
+    transport.write(b"HTTP/1.1 503 Service Unavailable\r\n\r\n")
+    transport.close()
+    assert wire.writes[-1].startswith(b"HTTP/1.1 503") and wire.closed
+    assert transport.get_extra_info("peername") == "info:peername"
+
+
+def test_head_and_expect_continue_requests_get_their_answers_at_once(
+    running: tuple[ListenerProcess, Path],
+) -> None:
+    """A HEAD answer has no body and a 100 Continue is not the answer: neither is held."""
+    proc, _ = running
+    with socket.create_connection(("127.0.0.1", proc.port), timeout=5) as sock:
+        sock.sendall(b"HEAD /hooks HTTP/1.1\r\nHost: x\r\n\r\n")
+        head = sock.recv(65536)
+        assert head.startswith(b"HTTP/1.1 405") and head.endswith(b"\r\n\r\n")
+        body = b'{"orderId":"ORD-CONTINUE"}'
+        sock.sendall(
+            b"POST /hooks HTTP/1.1\r\nHost: x\r\nVerifier-Token: " + TOKEN.encode()
+            + b"\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body)
+        )  # fmt: skip
+        assert sock.recv(65536) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(body)
+        answer = b""
+        while b'"received":true' not in answer:
+            chunk = sock.recv(65536)
+            assert chunk, answer
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200")
 
 
 @pytest.mark.parametrize(

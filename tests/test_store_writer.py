@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -50,7 +51,7 @@ def test_solo_and_burst_writes_are_shown_once_each_in_id_order(store_path: Path)
     async def traffic() -> list[int]:
         ids = []
         for round_ in range(20):
-            if round_ % 3 == 0:  # a burst in one turn: group commit in the thread
+            if round_ % 3 == 0:  # a burst in one turn: one commit at the turn's end
                 ids += await asyncio.gather(*(writer.write(_record(n)) for n in range(30)))
             else:
                 ids.append(await writer.write(_record(round_)))
@@ -62,6 +63,79 @@ def test_solo_and_burst_writes_are_shown_once_each_in_id_order(store_path: Path)
         writer.close()
     assert sorted(ids) == list(range(1, len(ids) + 1))
     assert shown == sorted(ids)
+
+
+def _traced(writer: BatchWriter) -> list[tuple[str, str]]:
+    """The writer's transactions as (thread name, statement), as SQLite runs them."""
+    seen: list[tuple[str, str]] = []
+
+    def trace(statement: str) -> None:
+        if statement.startswith(("BEGIN", "INSERT")):
+            seen.append((threading.current_thread().name, statement.split()[0]))
+
+    writer._conn.set_trace_callback(trace)
+    return seen
+
+
+def test_a_burst_is_one_transaction_on_the_loop_at_the_end_of_its_turn(
+    store_path: Path,
+) -> None:
+    writer = BatchWriter(store_path)
+    seen = _traced(writer)
+
+    async def burst() -> list[int]:
+        await writer.write(_record(0))  # alone: committed as it is written
+        await asyncio.sleep(0)
+        return list(await asyncio.gather(*(writer.write(_record(n)) for n in range(1, 31))))
+
+    try:
+        ids = asyncio.run(burst())
+        assert ids == list(range(2, 32))
+        assert _paths(store_path) == [f"/{n}" for n in range(31)]
+        loop_thread = threading.current_thread().name
+        # One INSERT for the first; then one transaction (one BEGIN) for all thirty.
+        assert seen[0] == (loop_thread, "INSERT")
+        assert [entry for entry in seen[1:] if entry[1] == "BEGIN"] == [(loop_thread, "BEGIN")]
+    finally:
+        writer.close()
+
+
+def test_a_burst_while_the_thread_holds_the_store_waits_for_it_in_arrival_order(
+    store_path: Path,
+) -> None:
+    """The loop never waits for the store's lock (a checkpoint holds it while it
+    fsyncs): what comes meanwhile is committed by the thread, in order."""
+    writer = BatchWriter(store_path)
+    seen = _traced(writer)
+    held = threading.Event()
+    release = threading.Event()
+
+    def checkpoint_like() -> None:
+        with writer._lock:
+            held.set()
+            release.wait(5)
+
+    async def traffic() -> tuple[list[int], list[int]]:
+        holder = threading.Thread(target=checkpoint_like)
+        holder.start()
+        held.wait(5)
+        waiting = asyncio.gather(*(writer.write(_record(n)) for n in range(10)))
+        await asyncio.sleep(0.05)
+        assert not waiting.done()  # not on disk, so not answered
+        release.set()
+        first = list(await waiting)
+        holder.join()
+        later = list(await asyncio.gather(*(writer.write(_record(n)) for n in range(10, 20))))
+        return first, later
+
+    try:
+        first, later = asyncio.run(traffic())
+        assert first == list(range(1, 11)) and later == list(range(11, 21))
+        assert _paths(store_path) == [f"/{n}" for n in range(20)]
+        begins = [thread for thread, statement in seen if statement == "BEGIN"]
+        assert begins == ["vwh-store-writer", threading.current_thread().name]
+    finally:
+        writer.close()
 
 
 def test_a_deleted_file_is_recreated_said_once_and_written_again(store_path: Path) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass
+@dataclass(slots=True)
 class ForwardResult:
     """What the developer's own handler answered when the listener forwarded to it."""
 
@@ -19,7 +19,7 @@ class ForwardResult:
     error: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class CapturedRequest:
     """One request as the listener received and answered it (secrets already masked)."""
 

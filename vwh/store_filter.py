@@ -21,7 +21,6 @@ class FingerprintFilter:
     """
 
     BITS = 1 << 24
-    PROBES = 2
 
     def __init__(self) -> None:
         self._bits = bytearray(self.BITS // 8)
@@ -29,13 +28,12 @@ class FingerprintFilter:
     def add(self, fingerprint: int) -> bool:
         """Remember a fingerprint; True when it may have been seen before."""
         bits = self._bits
-        seen = True
-        for bit in (fingerprint & 0xFFFFFF, (fingerprint >> 24) & 0xFFFFFF):
-            byte, mask = bit >> 3, 1 << (bit & 7)
-            if not bits[byte] & mask:
-                seen = False
-                bits[byte] |= mask
-        return seen
+        low, high = fingerprint & 0xFFFFFF, (fingerprint >> 24) & 0xFFFFFF
+        low_mask, high_mask = 1 << (low & 7), 1 << (high & 7)
+        seen = bits[low >> 3] & low_mask and bits[high >> 3] & high_mask
+        bits[low >> 3] |= low_mask
+        bits[high >> 3] |= high_mask
+        return bool(seen)
 
 
 class KnownFingerprints:

@@ -1,10 +1,14 @@
 """The listener's writes: `await write(r)` returns once r is on disk, in the store's file.
 
-When requests come one at a time (Vendasta's usual pace) each is committed right
-on the event loop: a one-row INSERT in WAL mode without fsync costs far less than
-a round trip through a thread. When a loop turn brings several, they wait for a
-writer thread that commits every batch waiting at that moment in one transaction
-(SQLite runs without the GIL, so that overlaps with serving the next requests).
+Commits run on the event loop itself. When requests come one at a time
+(Vendasta's usual pace) each is committed as it is written: a one-row INSERT in
+WAL mode without fsync costs far less than a round trip through a thread. When a
+loop turn brings several, they are committed together at the end of the turn, in
+one transaction. Handing them to a thread instead costs more than it saves: the
+hand-offs and the fight for the GIL (taken back after every row SQLite writes)
+cost more CPU than the overlap wins (bench/bench_listen.py, concurrency 64). The
+writer thread commits only what comes while it holds the store itself, during a
+WAL checkpoint (which fsyncs, so it never runs on the loop).
 
 After each commit the file at the store's path is compared with the one written
 to (device and inode): a store deleted or replaced while vwh runs is noticed,
@@ -53,7 +57,7 @@ _ATTEMPTS = 3  # a file replaced during each of these commits: give up on this b
 
 
 class BatchWriter:
-    """Group commit off the loop under load, inline commits when idle; see the module."""
+    """Commits on the loop, one per request or one per loop turn; see the module."""
 
     def __init__(
         self,
@@ -123,13 +127,35 @@ class BatchWriter:
         self._conn.close()
 
     def _end_turn(self, loop: asyncio.AbstractEventLoop) -> None:
-        """After a turn's writes: the thread commits what waits, in one transaction."""
+        """After a turn's writes: commit what waits in one transaction, on the loop.
+
+        Only when the thread is busy with the store (a checkpoint, or a batch of
+        its own) does the batch go to the thread instead: the loop never waits for
+        the lock, and ids stay in arrival order.
+        """
         self._solo = self._turn_writes == 1
         self._turn_writes = 0
-        if self._pending:
-            batch, self._pending = self._pending, []
-            self._in_flight += 1
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        self._in_flight += 1  # until _resolve
+        if self._in_flight > 1 or not self._lock.acquire(blocking=False):
             self._queue.put(_Batch(batch, loop))
+            return
+        records = [record for record, _ in batch]
+        error: StoreError | None = None
+        try:
+            self._commit(records)
+        except StoreError as exc:
+            error = exc
+        except Exception as exc:  # a bug must not leave these requests waiting forever
+            error = StoreError(f"cannot write to the store at {self.path}: {exc!r}")
+        finally:
+            self._lock.release()
+        self._resolve(batch, error)
+        if error is None:
+            self._to_show.extend(records)
+            self._wake_display()
 
     def _show(self, record: CapturedRequest) -> None:
         """Pass a record committed here to the thread, to show; wake it only if it sleeps.
@@ -138,6 +164,9 @@ class BatchWriter:
         prints what accumulated in one write: no wake-up per request.
         """
         self._to_show.append(record)
+        self._wake_display()
+
+    def _wake_display(self) -> None:
         if self._asleep:
             self._asleep = False
             self._queue.put(_WAKE)

@@ -291,7 +291,11 @@ def mask_header_value(name: str, value: str, configured: frozenset[str] = frozen
 
 def body_ids(body: Mapping[str, Any]) -> dict[str, str]:
     """The id fields a body carries, in ID_FIELDS order, as strings."""
-    return {k: str(body[k]) for k in ID_FIELDS if body.get(k) not in (None, "")}
+    return {
+        k: v if type(v) is str else str(v)
+        for k in ID_FIELDS
+        if (v := body.get(k)) is not None and v != ""
+    }
 
 
 def kept_ids(raw: bytes | None) -> dict[str, str]:

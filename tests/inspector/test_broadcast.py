@@ -48,7 +48,7 @@ def test_records_published_from_another_thread_reach_each_subscriber() -> None:
 
 def test_a_subscriber_that_falls_behind_gets_a_gap_and_then_new_records() -> None:
     async def go() -> tuple[float, list[Any], list[Any]]:
-        broadcaster = Broadcaster(max_records=10)
+        broadcaster = Broadcaster(max_records=10, max_events=10_000)
         slow = broadcaster.subscribe()
         started = time.perf_counter()
         for batch in range(100):  # 1,000 records; the subscriber holds at most 10
@@ -66,6 +66,27 @@ def test_a_subscriber_that_falls_behind_gets_a_gap_and_then_new_records() -> Non
     assert [r.id for r in first[:-1]] == list(range(1, 11))
     assert first[-1] == Gap(990)
     assert [r.id for r in second] == [1001, 1002]
+
+
+def test_a_flood_reaches_a_page_as_a_gap_then_the_newest_records() -> None:
+    """Thousands of requests a second: each hand-off carries only the newest, and
+    says how many it left out, so the stream costs the listener little."""
+
+    async def go() -> tuple[list[Any], list[Any]]:
+        broadcaster = Broadcaster(max_events=25)
+        sub = broadcaster.subscribe()
+        for batch in range(10):  # 400 records in one hand-off
+            broadcaster.publish(records(batch * 40 + 1, 40))
+        await asyncio.sleep(0.1)  # the hand-off runs FLUSH_SECONDS later
+        flood = await sub.next(5) or []
+        broadcaster.publish(records(401, 3))  # a quiet moment: every record again
+        await asyncio.sleep(0.1)
+        return flood, await sub.next(5) or []
+
+    flood, quiet = asyncio.run(go())
+    assert flood[0] == Gap(375)
+    assert [r.id for r in flood[1:]] == list(range(376, 401))
+    assert [r.id for r in quiet] == [401, 402, 403]
 
 
 def test_big_bodies_are_bounded_by_bytes_too() -> None:

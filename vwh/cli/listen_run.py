@@ -89,8 +89,13 @@ def _listen(
         announce_inspector(out, inspector)
     announce = _Announcer(out, listener, inspector)
 
-    def render(record: CapturedRequest) -> str:
-        return json_shown(record) if out.json_mode else shown(plain_line, record)
+    def render(records: list[CapturedRequest]) -> list[str]:
+        if out.json_mode:
+            return [json_shown(record) for record in records]
+        try:  # the usual case: one pass, without a guard per record
+            return [plain_line(record) for record in records]
+        except Exception:
+            return [shown(plain_line, record) for record in records]
 
     rows: deque[CapturedRequest] = deque(maxlen=max(3, out.out.size.height - 4))
     timed_out = threading.Event()
@@ -111,10 +116,10 @@ def _listen(
         if out.rich:
             rows.extend(records)
         elif resolving is None:
-            out.lines([render(record) for record in records])
+            out.lines(render(records))
         else:
             with resolving.lock:  # the resolver's lines come from another thread
-                out.lines([render(record) for record in records])
+                out.lines(render(records))
         if resolving is not None:
             resolving.submit(records)
         if count is not None and stats.deliveries >= count:

@@ -3,10 +3,13 @@
 The store's writer thread calls `publish` with each committed batch. It only
 queues the batch and, at most once per `FLUSH_SECONDS`, schedules a hand-off on the
 inspector's event loop (none at all without subscribers), and returns: it never
-waits for a page, and under load many batches share one wake-up and one write. Each
-subscriber holds a bounded backlog; a page that falls behind loses stream events,
-is told so (a gap), and catches up by id from the JSON API. Requests are never
-lost: they are already on disk when they are published.
+waits for a page, and under load many batches share one wake-up and one write.
+A hand-off carries at most MAX_EVENTS_PER_FLUSH records, the newest (500 a second):
+a page shows a few hundred rows, and encoding every one of thousands of requests a
+second would cost the listener more than the page can use. Each subscriber also
+holds a bounded backlog. Whatever is left out, for either reason, becomes a gap
+event that says how many, and the page catches up by id from the JSON API.
+Requests are never lost: they are already on disk when they are published.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from vwh.store import CapturedRequest
 MAX_PENDING_RECORDS = 500
 MAX_PENDING_BYTES = 8 * 1024 * 1024
 FLUSH_SECONDS = 0.05  # well within "shown within a second"; 20 wake-ups a second at most
+MAX_EVENTS_PER_FLUSH = 25  # the newest of a hand-off: 500 request events a second at most
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,11 @@ class Subscription:
             self._bytes += size
         self._wake.set()
 
+    def skip(self, count: int) -> None:
+        """Count records left out of the stream on purpose (a flood): a Gap says so."""
+        self._dropped += count
+        self._wake.set()
+
     def close(self) -> None:
         self.closed = True
         self._wake.set()
@@ -90,12 +99,16 @@ class Broadcaster:
     """Hands committed records from any thread to the subscriptions in one event loop."""
 
     def __init__(
-        self, max_records: int = MAX_PENDING_RECORDS, max_bytes: int = MAX_PENDING_BYTES
+        self,
+        max_records: int = MAX_PENDING_RECORDS,
+        max_bytes: int = MAX_PENDING_BYTES,
+        max_events: int = MAX_EVENTS_PER_FLUSH,
     ) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._subs: set[Subscription] = set()
         self._max_records = max_records
         self._max_bytes = max_bytes
+        self._max_events = max_events
         self._lock = threading.Lock()
         self._queued: list[list[CapturedRequest]] = []
 
@@ -118,7 +131,12 @@ class Broadcaster:
     def _fan_out(self) -> None:
         with self._lock:
             batches, self._queued = self._queued, []
+        skipped = sum(len(batch) for batch in batches) - self._max_events
+        if skipped > 0:  # a flood: only the newest go out
+            batches = [[r for batch in batches for r in batch][skipped:]]
         for sub in list(self._subs):
+            if skipped > 0:
+                sub.skip(skipped)
             for records in batches:
                 sub.offer(records)
 
