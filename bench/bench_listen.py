@@ -12,10 +12,10 @@ show that its memory stays flat.
 
 Concurrency 1 is Vendasta's usual pace, where every answer waits for its own
 commit: a request that comes alone is committed on the event loop (a one-row
-INSERT), not handed to the writer thread and back (two thread wake-ups per
-request, 0.33 of the bare app). At concurrency 64 the writer thread still
-group-commits what a loop turn brings. The CPU per request is printed too: on a
-shared machine it varies less than requests per second.
+INSERT), not handed to a thread and back (two thread wake-ups per request, 0.33 of
+the bare app). At concurrency 64 what a loop turn brings is committed at the end of
+the turn, on the loop too, in one transaction. The CPU per request is printed too:
+on a shared machine it varies less than requests per second.
 """
 
 from __future__ import annotations
