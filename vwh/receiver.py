@@ -109,7 +109,6 @@ class Receiver:
         self._configured = place.secret_names
         self._secret: dict[str, bool] = {}  # is_secret_name, per header name seen
         self._status = settings.status or 200
-        self._any_scripted = bool(settings.fail_first) or settings.scripted
         self.via_name = b"vwh-" + secrets.token_hex(4).encode()
         self.forwarder = (
             Forwarder(settings.forward, self._token_header, self.via_name, self._configured)
@@ -274,7 +273,7 @@ class Receiver:
             return rejection
         if self.settings.delay > 0:
             await asyncio.sleep(self.settings.delay)
-        return (self._any_scripted and self._scripted(record)) or (self._status, RECEIVED)
+        return self._scripted(record) or (self._status, RECEIVED)
 
     def _check(self, record: CapturedRequest, body: bytes) -> tuple[int, Answer] | None:
         """Token and body checks: the rejection, or None for a delivery (then counted)."""

@@ -143,13 +143,8 @@ class BatchWriter:
             self._queue.put(_Batch(batch, loop))
             return
         records = [record for record, _ in batch]
-        error: StoreError | None = None
         try:
-            self._commit(records)
-        except StoreError as exc:
-            error = exc
-        except Exception as exc:  # a bug must not leave these requests waiting forever
-            error = StoreError(f"cannot write to the store at {self.path}: {exc!r}")
+            error = self._commit_or_error(records)
         finally:
             self._lock.release()
         self._resolve(batch, error)
@@ -222,18 +217,28 @@ class BatchWriter:
 
     def _commit_batches(self, batches: list[_Batch]) -> list[CapturedRequest]:
         records = [record for batch in batches for record, _ in batch.items]
-        error: StoreError | None = None
         with self._lock:
-            try:
-                self._commit(records)
-            except StoreError as exc:
-                error = exc
+            error = self._commit_or_error(records)
         for batch in batches:
             if batch.loop is not None:
                 # A closed loop means nobody waits for these answers any more.
                 with contextlib.suppress(RuntimeError):
                     batch.loop.call_soon_threadsafe(self._resolve, batch.items, error)
         return [] if error is not None else records
+
+    def _commit_or_error(self, records: list[CapturedRequest]) -> StoreError | None:
+        """Commit a batch others wait on (hold the lock): None, or the error each gets.
+
+        A bug must not leave those requests waiting forever: it becomes a StoreError
+        too, so they are answered 500.
+        """
+        try:
+            self._commit(records)
+        except StoreError as exc:
+            return exc
+        except Exception as exc:
+            return StoreError(f"cannot write to the store at {self.path}: {exc!r}")
+        return None
 
     def _commit(self, records: list[CapturedRequest]) -> None:
         """Insert in one transaction into the file now at the path; set ids. Hold the lock."""

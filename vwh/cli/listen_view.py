@@ -144,17 +144,15 @@ def plain_line(record: CapturedRequest) -> str:
         record.method,  # empty for some requests the HTTP parser refused
         target,
         f"token={_DASHED.get(record.verdict, record.verdict)}"
-        f" status={record.status or 'no-answer'} size={record.body_size}"
+        f" status={status_text(record).replace(' ', '-')} size={record.body_size}"
         f" latency={record.latency_ms:.1f}ms",
     ]
     if record.ids:
-        ids = ids_text(record)
-        if ids:
-            parts.append(ids)
+        parts.append(ids_text(record))
     cookies = cookies_of(record)
     if cookies:
         parts.append(f"cookies={inert(','.join(cookies)).replace(' ', '%20')}")
-    if record.attempt is not None and record.attempt > 1:
+    if record.is_resend:
         parts.append(f"resend={record.attempt}")
     if record.error:
         parts.append(f"error={record.error!r}")
