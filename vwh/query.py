@@ -16,6 +16,7 @@ from typing import Any
 
 from vwh.errors import UsageError
 from vwh.store import CapturedRequest, CaptureStore
+from vwh.store_schema import FINGERPRINT_MATCH
 
 VERDICTS = {"ok": "ok", "wrong": "wrong", "missing": "missing", "unchecked": "not checked"}
 OUTCOMES = ("accepted", "rejected", "resends", "handler-failed")
@@ -93,8 +94,8 @@ class RequestFilter:
         if self.outcome is not None:
             clauses.append(_OUTCOME_SQL[self.outcome])
         if self.fingerprint is not None:
-            clauses.append("fingerprint = ? AND attempt IS NOT NULL")
-            params.append(self.fingerprint)
+            clauses.append(FINGERPRINT_MATCH)
+            params.extend((self.fingerprint, self.fingerprint))
         return " AND ".join(clauses) or "1", tuple(params)
 
 

@@ -21,7 +21,7 @@ from vwh.captured import ForwardResult as ForwardResult
 from vwh.errors import NotFoundError, StoreError
 from vwh.store_file import check_health, connect, create_private, store_error
 from vwh.store_filter import KnownFingerprints
-from vwh.store_schema import INSERT, from_row, init_schema, to_row
+from vwh.store_schema import FINGERPRINT_MATCH, INSERT, from_row, init_schema, to_row
 
 if TYPE_CHECKING:
     from vwh.store_writer import BatchWriter as BatchWriter
@@ -137,9 +137,8 @@ class CaptureStore:
         if not self._known.maybe_seen(fingerprint):
             return 0, None
         row = self._query(
-            "SELECT count(*), min(received_at) FROM requests"
-            " WHERE fingerprint = ? AND attempt IS NOT NULL",
-            (fingerprint,),
+            f"SELECT count(*), min(received_at) FROM requests WHERE {FINGERPRINT_MATCH}",
+            (fingerprint, fingerprint),
         )[0]
         return int(row[0]), row[1]
 

@@ -2,10 +2,17 @@
 
 Added columns come by ALTER TABLE, so a store written by an older vwh keeps working;
 ids are derived from the kept body on read, so the hot write path skips them.
+
+The deliveries of one body are found through `fingerprint_index`, a side table the
+store writer fills in bulk after its commits (`index_fingerprints`), not through an
+index on `requests`: fingerprints are random, so such an index made every commit
+rewrite about one index page per row, which cost as much as the row itself. Rows
+newer than the side table's mark (`upto`, a few hundred at most) are scanned.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -14,7 +21,7 @@ from vwh.captured import CapturedRequest, ForwardResult
 from vwh.store_file import store_error
 from vwh.webhook import kept_ids
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
@@ -42,8 +49,31 @@ CREATE TABLE IF NOT EXISTS requests (
     forward_error TEXT,
     reaction TEXT
 );
-CREATE INDEX IF NOT EXISTS requests_fingerprint ON requests (fingerprint);
+CREATE TABLE IF NOT EXISTS fingerprint_index (
+    fingerprint INTEGER NOT NULL,
+    id INTEGER NOT NULL,
+    PRIMARY KEY (fingerprint, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS fingerprint_index_upto (upto INTEGER NOT NULL);
+INSERT INTO fingerprint_index_upto SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM fingerprint_index_upto);
+-- A deleted row leaves the side table; and the mark never stays above the newest id,
+-- or a row given a freed id again (after the newest were deleted) would be missed.
+CREATE TRIGGER IF NOT EXISTS requests_unindex AFTER DELETE ON requests BEGIN
+    DELETE FROM fingerprint_index WHERE fingerprint = old.fingerprint AND id = old.id;
+    UPDATE fingerprint_index_upto SET upto = (SELECT coalesce(max(id), 0) FROM requests)
+        WHERE upto > (SELECT coalesce(max(id), 0) FROM requests);
+END;
 """
+# The deliveries of one body (bind the fingerprint twice): through the side table up
+# to its mark, and by scanning the rows after it.
+# A list of ids, so SQLite looks each row up by id even with ORDER BY id and a LIMIT.
+FINGERPRINT_MATCH = (
+    "id IN (SELECT id FROM fingerprint_index WHERE fingerprint = ? UNION ALL SELECT id"
+    " FROM requests WHERE id > (SELECT upto FROM fingerprint_index_upto) AND fingerprint = ?)"
+    " AND attempt IS NOT NULL"
+)
+INDEX_CHUNK = 20_000  # rows indexed per transaction: the listener never waits long
+_OLD_INDEX = "requests_fingerprint"  # what stores written before version 2 have instead
 # Columns added after the first release, each by ALTER TABLE on a store that lacks it.
 ADDED_COLUMNS = (
     ("answer_check", "TEXT"),  # --expect-response: the verdict on the handler's answer
@@ -83,6 +113,20 @@ COLUMNS = (
     "reaction",
     "answer_check",
 )
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+# CPython 3.11's sqlite3 looks for an adapter for every parameter that is not an int,
+# float, str or bytearray: for None and bytes the lookup fails by raising and clearing
+# an AttributeError, about 0.8 us a value, and a delivery's row binds ten of them
+# (the body, and the unset forward and error columns). With these the lookup finds an
+# adapter that changes nothing: a row costs about half as much to bind.
+sqlite3.register_adapter(type(None), _as_is)
+sqlite3.register_adapter(bytes, _as_is)
+
 INSERT = f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 
 
@@ -165,11 +209,55 @@ def _headers_list(text: str | None) -> list[tuple[str, str]]:
 
 
 def init_schema(conn: sqlite3.Connection, path: Path) -> None:
-    """Create the table if it is not there yet (a new or freshly recreated store)."""
+    """Create the table if it is not there yet (a new or freshly recreated store).
+
+    A store from before version 2 has its fingerprint index moved to the side table,
+    once: a sequential copy, under two seconds per million rows.
+    """
     try:
         with conn:
             conn.executescript(SCHEMA)
             add_columns(conn)
+            if conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (_OLD_INDEX,)
+            ).fetchone():
+                conn.execute(
+                    "INSERT OR IGNORE INTO fingerprint_index SELECT fingerprint, id"
+                    f" FROM requests INDEXED BY {_OLD_INDEX}"
+                    " WHERE fingerprint IS NOT NULL AND attempt IS NOT NULL ORDER BY fingerprint"
+                )
+                conn.execute(
+                    "UPDATE fingerprint_index_upto"
+                    " SET upto = (SELECT coalesce(max(id), 0) FROM requests)"
+                )
+                conn.execute(f"DROP INDEX {_OLD_INDEX}")
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
     except sqlite3.Error as exc:
         raise store_error(path, "use", exc) from None
+
+
+def index_fingerprints(conn: sqlite3.Connection) -> int:
+    """Add the deliveries after the side table's mark to it, at most INDEX_CHUNK of
+    them, in one transaction; how many rows it covered. The caller holds the writer's
+    lock: the statements run in SQLite, off the GIL, in sorted order, so each index
+    page is written once for the whole chunk instead of once per commit."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        upto, newest = conn.execute(
+            "SELECT upto, (SELECT coalesce(max(id), 0) FROM requests) FROM fingerprint_index_upto"
+        ).fetchone()
+        end = min(newest, upto + INDEX_CHUNK)
+        if end > upto:
+            conn.execute(
+                "INSERT OR IGNORE INTO fingerprint_index SELECT fingerprint, id FROM requests"
+                " WHERE id > ? AND id <= ? AND attempt IS NOT NULL AND fingerprint IS NOT NULL"
+                " ORDER BY fingerprint",
+                (upto, end),
+            )
+            conn.execute("UPDATE fingerprint_index_upto SET upto = ?", (end,))
+        conn.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        raise
+    return max(0, int(end) - int(upto))

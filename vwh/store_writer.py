@@ -34,7 +34,7 @@ from pathlib import Path
 from vwh.captured import CapturedRequest
 from vwh.errors import StoreError
 from vwh.store_file import Identity, connect, create_private, identity, store_error
-from vwh.store_schema import INSERT, init_schema, to_row
+from vwh.store_schema import INSERT, index_fingerprints, init_schema, to_row
 
 CommitCallback = Callable[[list[CapturedRequest]], None]
 
@@ -209,9 +209,12 @@ class BatchWriter:
                 return
 
     def _checkpoint(self) -> None:
-        """Copy the WAL into the database file, so the WAL stays small (about 4 MB)."""
+        """Index the new rows' fingerprints, then copy the WAL into the database file, so
+        the WAL stays small (about 4 MB). Both run in SQLite, off the GIL, in this thread."""
         with self._lock:
             self._unchecked_rows = 0
+            with contextlib.suppress(sqlite3.Error):  # the file is gone: the next one will do
+                index_fingerprints(self._conn)
             with contextlib.suppress(sqlite3.Error):  # a busy reader: the next one will do
                 self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
