@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import uvicorn
 
 _LOCAL_NAMES = ("127.0.0.1", "::1", "localhost", "0.0.0.0", "::")
+YOUNG_GC_ALLOCATIONS = 50_000  # see Listener._serve
 
 
 @dataclass
@@ -161,8 +162,13 @@ class Listener:
         server = self._server = make_server(app)
         server.should_exit = self._stop_asked
         # Everything alive now lives as long as the listener: keep it out of the
-        # cyclic GC's scans, which otherwise walk it again on every collection.
+        # cyclic GC's scans, which otherwise walk it again on every collection. A
+        # request leaves few cycles (reference counts free it), so the young
+        # generation waits for YOUNG_GC_ALLOCATIONS: with Python's 700, collections
+        # took about 3% of a request's instructions (callgrind, concurrency 64).
         gc.freeze()
+        thresholds = gc.get_threshold()
+        gc.set_threshold(YOUNG_GC_ALLOCATIONS, *thresholds[1:])
 
         async def run() -> bool:
             try:
@@ -170,4 +176,7 @@ class Listener:
             finally:
                 await app.aclose()  # in the server's loop, which owns the connections
 
-        return asyncio.run(run())
+        try:
+            return asyncio.run(run())
+        finally:
+            gc.set_threshold(*thresholds)

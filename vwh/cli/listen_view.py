@@ -39,11 +39,13 @@ def ids_text(record: CapturedRequest, *, compact: bool = False) -> str:
     account id: the table shows each once, so the order id fits in 100 columns.
     """
     ids = record.ids
-    others = {value for key, value in ids.items() if key != "entityId"}
+    entity = ids.get("entityId")
+    # entityId is left out when another id has its value (it appears twice).
+    repeated = entity is not None and list(ids.values()).count(entity) > 1
     shown: list[str] = []
     for key, label in ID_LABELS:
         value = ids.get(key)
-        if value is None or (key == "entityId" and value in others):
+        if value is None or (repeated and key == "entityId"):
             continue
         if compact and key == "accountId" and ids.get("orderId", "").startswith(value + ":"):
             continue
@@ -136,39 +138,43 @@ def plain_line(record: CapturedRequest) -> str:
     """One line per request, for pipes and logs: stable, space separated, grep-able.
 
     The writer thread formats every request it commits, so this is on the
-    listener's hot path: the fixed fields are one f-string.
+    listener's hot path (about a tenth of a request's instructions): one string
+    grows by f-strings, with no list of parts to filter and join.
     """
+    line = f"{iso_time(record.received_at)} #{record.id}"
+    if record.method:  # empty for some requests the HTTP parser refused
+        line += f" {record.method}"
     target = f"{record.path}?{record.query}" if record.query else record.path
-    parts = [
-        f"{iso_time(record.received_at)} #{record.id}",
-        record.method,  # empty for some requests the HTTP parser refused
-        target,
-        f"token={_DASHED.get(record.verdict, record.verdict)}"
+    if target:
+        line += f" {target}"
+    line += (
+        f" token={_DASHED.get(record.verdict, record.verdict)}"
         f" status={status_text(record).replace(' ', '-')} size={record.body_size}"
-        f" latency={record.latency_ms:.1f}ms",
-    ]
-    if record.ids:
-        parts.append(ids_text(record))
+        f" latency={record.latency_ms:.1f}ms"
+    )
+    ids = ids_text(record) if record.ids else ""
+    if ids:
+        line += f" {ids}"
     cookies = cookies_of(record)
     if cookies:
-        parts.append(f"cookies={inert(','.join(cookies)).replace(' ', '%20')}")
+        line += f" cookies={inert(','.join(cookies)).replace(' ', '%20')}"
     if record.is_resend:
-        parts.append(f"resend={record.attempt}")
+        line += f" resend={record.attempt}"
     if record.error:
-        parts.append(f"error={record.error!r}")
+        line += f" error={record.error!r}"
     if record.reaction is not None:  # forwarding: the handler's side, then Vendasta's next step
         fwd = record.forward
-        parts.append(f"handler={handler_text(record).replace(' ', '-')}")
+        line += f" handler={handler_text(record).replace(' ', '-')}"
         if fwd is not None and fwd.latency_ms is not None:
-            parts.append(f"handler_ms={fwd.latency_ms:.1f}")
-        parts.append(f"next={record.reaction}")
+            line += f" handler_ms={fwd.latency_ms:.1f}"
+        line += f" next={record.reaction}"
         if fwd is not None and fwd.error:
-            parts.append(f"handler_error={fwd.error!r}")
+            line += f" handler_error={fwd.error!r}"
         elif fwd is not None and fwd.body:
-            parts.append(f"handler_body={inert_preview(fwd.body, 40)!r}")
+            line += f" handler_body={inert_preview(fwd.body, 40)!r}"
         if record.answer_check is not None:
-            parts.append(f"response_data={answer_check_text(record)!r}")
-    return inert(" ".join([p for p in parts if p]))
+            line += f" response_data={answer_check_text(record)!r}"
+    return inert(line)
 
 
 def json_text(record: CapturedRequest) -> str:
