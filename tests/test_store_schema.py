@@ -4,7 +4,9 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
-from vwh import store_writer
+import pytest
+
+from vwh import store_schema, store_writer
 from vwh.query import RequestFilter
 from vwh.store import BatchWriter, CapturedRequest, CaptureStore
 from vwh.store_schema import index_fingerprints
@@ -130,3 +132,60 @@ def test_none_and_bytes_are_kept_as_null_and_blob(store_path: Path) -> None:
         conn.close()
         assert kinds == ("blob", "null", "null")
         assert store.get(rid).body == body
+
+
+def test_rows_of_short_runs_are_indexed_when_the_writer_closes(store_path: Path) -> None:
+    """A run that stops before its first checkpoint leaves no unindexed tail behind."""
+    CaptureStore(store_path).close()
+    for run in range(3):
+        writer = BatchWriter(store_path)
+
+        async def few(writer: BatchWriter = writer, run: int = run) -> list[int]:
+            return await asyncio.gather(*(writer.write(_delivery(run * 100 + i)) for i in range(5)))
+
+        try:
+            asyncio.run(few())
+        finally:
+            writer.close()
+        assert _mark(store_path) == 5 * (run + 1)
+
+
+def test_rows_written_without_indexing_are_indexed_when_a_listener_opens(
+    store_path: Path,
+) -> None:
+    with CaptureStore(store_path) as store:  # as `vwh trigger` or an older vwh writes
+        for fp in range(4):
+            store.add(_delivery(fp))
+    assert _mark(store_path) == 0
+    BatchWriter(store_path).close()
+    assert _mark(store_path) == 4
+
+
+def test_two_processes_moving_the_old_index_at_once_both_open_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other process moves the index between our look and our copy: we look again
+    under the write lock, find it gone, and open the store all the same."""
+    path = tmp_path / "v1.sqlite3"
+    with CaptureStore(path) as store:
+        store.add(_delivery(5))
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        "DELETE FROM fingerprint_index; UPDATE fingerprint_index_upto SET upto = 0;"
+        " CREATE INDEX requests_fingerprint ON requests (fingerprint);"
+    )
+    conn.close()
+    looked = store_schema._has_old_index
+    raced: list[bool] = []
+
+    def look_then_lose_the_race(conn: sqlite3.Connection) -> bool:
+        found = looked(conn)
+        if found and not raced:  # the other process migrates right after our first look
+            raced.append(True)
+            CaptureStore(path).close()
+        return found
+
+    monkeypatch.setattr(store_schema, "_has_old_index", look_then_lose_the_race)
+    with CaptureStore(path) as store:
+        assert store.deliveries_of(5) == (1, 1000.0)
+    assert raced == [True]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -218,22 +219,43 @@ def init_schema(conn: sqlite3.Connection, path: Path) -> None:
         with conn:
             conn.executescript(SCHEMA)
             add_columns(conn)
-            if conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (_OLD_INDEX,)
-            ).fetchone():
-                conn.execute(
-                    "INSERT OR IGNORE INTO fingerprint_index SELECT fingerprint, id"
-                    f" FROM requests INDEXED BY {_OLD_INDEX}"
-                    " WHERE fingerprint IS NOT NULL AND attempt IS NOT NULL ORDER BY fingerprint"
-                )
-                conn.execute(
-                    "UPDATE fingerprint_index_upto"
-                    " SET upto = (SELECT coalesce(max(id), 0) FROM requests)"
-                )
-                conn.execute(f"DROP INDEX {_OLD_INDEX}")
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        if _has_old_index(conn):
+            with write_transaction(conn):
+                if _has_old_index(conn):  # again under the lock: another process may have moved it
+                    conn.execute(
+                        "INSERT OR IGNORE INTO fingerprint_index SELECT fingerprint, id"
+                        " FROM requests WHERE fingerprint IS NOT NULL AND attempt IS NOT NULL"
+                        " ORDER BY fingerprint"
+                    )
+                    conn.execute(
+                        "UPDATE fingerprint_index_upto"
+                        " SET upto = (SELECT coalesce(max(id), 0) FROM requests)"
+                    )
+                    conn.execute(f"DROP INDEX {_OLD_INDEX}")
     except sqlite3.Error as exc:
         raise store_error(path, "use", exc) from None
+
+
+def _has_old_index(conn: sqlite3.Connection) -> bool:
+    return bool(
+        conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (_OLD_INDEX,)
+        ).fetchone()
+    )
+
+
+@contextlib.contextmanager
+def write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE (the write lock from the start) to COMMIT, or ROLLBACK on any error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        raise
 
 
 def index_fingerprints(conn: sqlite3.Connection) -> int:
@@ -241,8 +263,7 @@ def index_fingerprints(conn: sqlite3.Connection) -> int:
     them, in one transaction; how many rows it covered. The caller holds the writer's
     lock: the statements run in SQLite, off the GIL, in sorted order, so each index
     page is written once for the whole chunk instead of once per commit."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with write_transaction(conn):
         upto, newest = conn.execute(
             "SELECT upto, (SELECT coalesce(max(id), 0) FROM requests) FROM fingerprint_index_upto"
         ).fetchone()
@@ -255,9 +276,4 @@ def index_fingerprints(conn: sqlite3.Connection) -> int:
                 (upto, end),
             )
             conn.execute("UPDATE fingerprint_index_upto SET upto = ?", (end,))
-        conn.execute("COMMIT")
-    except BaseException:
-        with contextlib.suppress(sqlite3.Error):
-            conn.execute("ROLLBACK")
-        raise
     return max(0, int(end) - int(upto))

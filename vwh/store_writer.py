@@ -34,7 +34,13 @@ from pathlib import Path
 from vwh.captured import CapturedRequest
 from vwh.errors import StoreError
 from vwh.store_file import Identity, connect, create_private, identity, store_error
-from vwh.store_schema import INSERT, index_fingerprints, init_schema, to_row
+from vwh.store_schema import (
+    INSERT,
+    index_fingerprints,
+    init_schema,
+    to_row,
+    write_transaction,
+)
 
 CommitCallback = Callable[[list[CapturedRequest]], None]
 
@@ -73,6 +79,7 @@ class BatchWriter:
         self.on_event = on_event
         self._lock = threading.Lock()  # held for each transaction, on the loop or the thread
         self._conn, self._identity = self._open()
+        self._index_backlog()
         self._stale = False  # the file at the path may not be the one open
         self._unchecked_rows = 0  # rows committed since the last checkpoint
         self._failing = False  # said that it cannot write; say when it can again
@@ -124,7 +131,15 @@ class BatchWriter:
             self._pending = []
         self._queue.put(_STOP)
         self._thread.join()
+        self._index_backlog()
         self._conn.close()
+
+    def _index_backlog(self) -> None:
+        """Index every row after the side table's mark: those of a run that stopped
+        before its next checkpoint, or of writers that do not index (an older vwh)."""
+        with contextlib.suppress(sqlite3.Error):
+            while index_fingerprints(self._conn):
+                pass
 
     def _end_turn(self, loop: asyncio.AbstractEventLoop) -> None:
         """After a turn's writes: commit what waits in one transaction, on the loop.
@@ -266,17 +281,11 @@ class BatchWriter:
         try:
             if len(records) == 1 and self.keep is None:  # autocommit: its own transaction
                 return int(conn.execute(INSERT, to_row(records[0])).lastrowid or 0)
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with write_transaction(conn):
                 conn.executemany(INSERT, [to_row(r) for r in records])
                 last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
                 if self.keep is not None:  # --keep N: what aged out goes in the same commit
                     conn.execute("DELETE FROM requests WHERE id <= ?", (last - self.keep,))
-                conn.execute("COMMIT")
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-                raise
         except sqlite3.Error as exc:
             raise self._fail(store_error(self.path, "write to", exc)) from None
         return last - len(records) + 1
