@@ -66,8 +66,8 @@ CREATE TRIGGER IF NOT EXISTS requests_unindex AFTER DELETE ON requests BEGIN
 END;
 """
 # The deliveries of one body (bind the fingerprint twice): through the side table up
-# to its mark, and by scanning the rows after it.
-# A list of ids, so SQLite looks each row up by id even with ORDER BY id and a LIMIT.
+# to its mark, and by scanning the rows after it. A list of ids, so that SQLite looks
+# each row up by id even with ORDER BY id and a LIMIT.
 FINGERPRINT_MATCH = (
     "id IN (SELECT id FROM fingerprint_index WHERE fingerprint = ? UNION ALL SELECT id"
     " FROM requests WHERE id > (SELECT upto FROM fingerprint_index_upto) AND fingerprint = ?)"
@@ -223,15 +223,8 @@ def init_schema(conn: sqlite3.Connection, path: Path) -> None:
         if _has_old_index(conn):
             with write_transaction(conn):
                 if _has_old_index(conn):  # again under the lock: another process may have moved it
-                    conn.execute(
-                        "INSERT OR IGNORE INTO fingerprint_index SELECT fingerprint, id"
-                        " FROM requests WHERE fingerprint IS NOT NULL AND attempt IS NOT NULL"
-                        " ORDER BY fingerprint"
-                    )
-                    conn.execute(
-                        "UPDATE fingerprint_index_upto"
-                        " SET upto = (SELECT coalesce(max(id), 0) FROM requests)"
-                    )
+                    newest = conn.execute("SELECT coalesce(max(id), 0) FROM requests").fetchone()
+                    _index_ids(conn, 0, int(newest[0]))
                     conn.execute(f"DROP INDEX {_OLD_INDEX}")
     except sqlite3.Error as exc:
         raise store_error(path, "use", exc) from None
@@ -260,20 +253,27 @@ def write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
 
 def index_fingerprints(conn: sqlite3.Connection) -> int:
     """Add the deliveries after the side table's mark to it, at most INDEX_CHUNK of
-    them, in one transaction; how many rows it covered. The caller holds the writer's
-    lock: the statements run in SQLite, off the GIL, in sorted order, so each index
-    page is written once for the whole chunk instead of once per commit."""
+    them, in one transaction; how many rows it covered. For the store writer, under
+    its lock or while its thread is not running: the statements run in SQLite, off
+    the GIL, in sorted order, so each index page is written once for the whole chunk
+    instead of once per commit."""
     with write_transaction(conn):
         upto, newest = conn.execute(
             "SELECT upto, (SELECT coalesce(max(id), 0) FROM requests) FROM fingerprint_index_upto"
         ).fetchone()
         end = min(newest, upto + INDEX_CHUNK)
         if end > upto:
-            conn.execute(
-                "INSERT OR IGNORE INTO fingerprint_index SELECT fingerprint, id FROM requests"
-                " WHERE id > ? AND id <= ? AND attempt IS NOT NULL AND fingerprint IS NOT NULL"
-                " ORDER BY fingerprint",
-                (upto, end),
-            )
-            conn.execute("UPDATE fingerprint_index_upto SET upto = ?", (end,))
+            _index_ids(conn, upto, end)
     return max(0, int(end) - int(upto))
+
+
+def _index_ids(conn: sqlite3.Connection, after: int, end: int) -> None:
+    """Put the deliveries with ids in (after, end] in the side table and move the mark
+    to `end`; inside the caller's write transaction."""
+    conn.execute(
+        "INSERT OR IGNORE INTO fingerprint_index SELECT fingerprint, id FROM requests"
+        " WHERE id > ? AND id <= ? AND attempt IS NOT NULL AND fingerprint IS NOT NULL"
+        " ORDER BY fingerprint",
+        (after, end),
+    )
+    conn.execute("UPDATE fingerprint_index_upto SET upto = ?", (end,))
