@@ -182,3 +182,35 @@ def test_no_file_no_answer_until_it_can_write_again(tmp_path: Path) -> None:
     assert "answering 500 until it can write again" in events[0].message
     assert "again" in events[1].message
     assert CaptureStore.open_existing(store).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("rows", "per_commit"),
+    [(6000, 1), (24000, 64)],  # one at a time (the commit cap) and bursts (the row cap)
+)
+def test_the_wal_stays_near_sqlites_default_size_however_rows_come(
+    store_path: Path, rows: int, per_commit: int
+) -> None:
+    """Checkpoints come after so many rows or so many commits: either way the WAL
+    stays near SQLite's own bound of 1,000 pages instead of growing with the store."""
+    writer = BatchWriter(store_path)
+    body = b'{"orderId": "AG-7PQTGLLXQQ:ORD-S548DKHMKX", "pad": "' + b"x" * 500 + b'"}'
+
+    async def traffic() -> None:
+        for start in range(0, rows, per_commit):
+            batch = [_record(n) for n in range(start, start + per_commit)]
+            for record in batch:
+                record.body = body
+            await asyncio.gather(*(writer.write(record) for record in batch))
+            await asyncio.sleep(0)  # the next commit in a later loop turn
+
+    try:
+        asyncio.run(traffic())
+        page_size = writer._conn.execute("PRAGMA page_size").fetchone()[0]
+        wal_pages = os.path.getsize(f"{store_path}-wal") / (page_size + 24)
+    finally:
+        writer.close()
+    # Without the commit cap the first run leaves about 4,400 pages; without the row
+    # cap the second leaves about 5,200.
+    assert wal_pages <= 2_000
+    assert len(_paths(store_path)) == rows
