@@ -56,20 +56,18 @@ class StoreEvent:
 EventCallback = Callable[[StoreEvent], None]
 _Item = tuple[CapturedRequest, "asyncio.Future[int] | None"]
 _STOP = None  # tells the writer thread to finish
-_WAKE = "wake"  # tells the writer thread there are records to show
-_INDEX_ROWS = 300  # new rows the thread indexes at a time (the resend lookup scans the rest)
-# The WAL is copied into the database file (a checkpoint: two fsyncs) after this many
-# rows or commits, whichever comes first. A commit writes at least one page and a row
-# about a sixth of one, so the WAL stays near SQLite's default bound of 1,000 pages
-# (4 MB) at any batch size, and a checkpoint copies once a page that many commits
-# rewrote (bench: a quarter less CPU per row than a checkpoint every 300 rows).
-_CHECKPOINT_ROWS = 3000
-_CHECKPOINT_COMMITS = 800
-# Seconds: while requests keep coming, show them in batches this often (a request
-# after a quiet spell wakes the thread at once). Each batch takes the GIL from the
-# loop once; 0.1 s against 0.02 s served 9% more requests at concurrency 64
-# (bench_listen.py, paired rounds), and 0.25 s no more than 0.1 s.
-_SHOW_EVERY = 0.1
+_WAKE = "wake"  # tells the writer thread there are records to show, or maintenance is due
+# The thread's maintenance comes after this many rows or commits, whichever first:
+# it indexes the new rows' fingerprints (a resend lookup scans the rows past the
+# index: 0.3 ms for 3,000) and copies the WAL into the database file (two fsyncs).
+# A commit writes at least one page and a row about a sixth of one, so the WAL stays
+# near SQLite's default of 1,000 pages at any batch size. Done this seldom, a page of
+# the side index or of the table's tail is written once for many rows, not once per
+# few: against indexing every 300 rows and checkpointing every 3,000, 10% more
+# requests at concurrency 64 (paired rounds of bench_listen's load).
+_MAINTAIN_ROWS = 3000
+_MAINTAIN_COMMITS = 800
+_SHOW_EVERY = 0.02  # seconds: while requests keep coming, show them in batches this often
 _ATTEMPTS = 3  # a file replaced during each of these commits: give up on this batch
 
 
@@ -92,9 +90,9 @@ class BatchWriter:
         self._conn, self._identity = self._open()
         self._index_backlog()
         self._stale = False  # the file at the path may not be the one open
-        self._unindexed_rows = 0  # rows committed since the thread last indexed
-        self._wal_rows = 0  # rows committed since the last checkpoint
-        self._wal_commits = 0  # commits since the last checkpoint
+        self._unmaintained_rows = 0  # rows committed since the last maintenance
+        self._unmaintained_commits = 0  # commits since the last maintenance
+        self._maintenance_asked = False  # a commit woke the thread to index and checkpoint
         self._failing = False  # said that it cannot write; say when it can again
         self._switched: str | None = None  # a new file, not yet said
         self._pending: list[_Item] = []
@@ -149,7 +147,7 @@ class BatchWriter:
 
     def _index_backlog(self) -> None:
         """Index every row after the side table's mark: those of a run that stopped
-        before the thread next indexed, or of writers that do not index (an older vwh)."""
+        before its next maintenance, or of writers that do not index (an older vwh)."""
         with contextlib.suppress(sqlite3.Error):
             while index_fingerprints(self._conn):
                 pass
@@ -231,22 +229,19 @@ class BatchWriter:
                 with contextlib.suppress(Exception):
                     self.on_commit(shown)
             polling = bool(shown)  # more are likely to follow soon
-            if self._unindexed_rows >= _INDEX_ROWS or self._wal_commits >= _CHECKPOINT_COMMITS:
+            if self._maintenance_asked:
                 self._maintain()
             if _STOP in items:
                 return
 
     def _maintain(self) -> None:
-        """Index the new rows' fingerprints and, when the WAL has grown enough, copy it
-        into the database file (see _CHECKPOINT_ROWS). Both run in SQLite, off the GIL,
-        in this thread."""
+        """Index the new rows' fingerprints, then copy the WAL into the database file
+        (see _MAINTAIN_ROWS). Both run in SQLite, off the GIL, in this thread."""
         with self._lock:
-            self._unindexed_rows = 0
+            self._maintenance_asked = False
+            self._unmaintained_rows = self._unmaintained_commits = 0
             with contextlib.suppress(sqlite3.Error):  # the file is gone: the next one will do
                 index_fingerprints(self._conn)
-            if self._wal_rows < _CHECKPOINT_ROWS and self._wal_commits < _CHECKPOINT_COMMITS:
-                return
-            self._wal_rows = self._wal_commits = 0
             with contextlib.suppress(sqlite3.Error):  # a busy reader: the next one will do
                 self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
@@ -289,9 +284,16 @@ class BatchWriter:
             raise StoreError(f"cannot write to the store at {self.path}: it keeps being replaced")
         for offset, record in enumerate(records):
             record.id = first + offset
-        self._unindexed_rows += len(records)
-        self._wal_rows += len(records)
-        self._wal_commits += 1
+        self._unmaintained_rows += len(records)
+        self._unmaintained_commits += 1
+        if not self._maintenance_asked and (
+            self._unmaintained_rows >= _MAINTAIN_ROWS
+            or self._unmaintained_commits >= _MAINTAIN_COMMITS
+        ):
+            # Now, not at the thread's next display round: the WAL's bound holds
+            # however long that round is.
+            self._maintenance_asked = True
+            self._queue.put(_WAKE)
         self._say_written()
 
     def _insert(self, records: list[CapturedRequest]) -> int:
