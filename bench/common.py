@@ -37,10 +37,20 @@ def wait_for_port(port: int, timeout: float = 15.0) -> None:
 class Server:
     """A server process whose stdout is drained (a pipe, as a user's `| tee` would be)."""
 
-    def __init__(self, args: list[str], port: int, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        port: int,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
         self.port = port
         self.proc = subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env or os.environ.copy()
+            args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env or os.environ.copy(),
+            cwd=cwd,
         )
         self.lines = 0
         threading.Thread(target=self._drain, daemon=True).start()
