@@ -101,7 +101,7 @@ def test_the_listener_indexes_in_its_thread_not_in_its_commits(store_path: Path)
     """No index on requests: a commit writes its rows; the thread indexes them later."""
     CaptureStore(store_path).close()
     writer = BatchWriter(store_path)
-    count = store_writer._MAINTAIN_ROWS + 10
+    count = store_writer._MAINTAIN_CHANGES + 10
 
     async def burst() -> list[int]:
         return await asyncio.gather(*(writer.write(_delivery(i)) for i in range(count)))
@@ -114,7 +114,7 @@ def test_the_listener_indexes_in_its_thread_not_in_its_commits(store_path: Path)
     assert conn.execute("PRAGMA index_list(requests)").fetchall() == []
     indexed = conn.execute("SELECT count(*) FROM fingerprint_index").fetchone()[0]
     conn.close()
-    assert indexed >= store_writer._MAINTAIN_ROWS
+    assert indexed >= store_writer._MAINTAIN_CHANGES
     assert _mark(store_path) == indexed
 
 

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -185,26 +187,45 @@ def test_no_file_no_answer_until_it_can_write_again(tmp_path: Path) -> None:
     assert CaptureStore.open_existing(store).count() == 1
 
 
+def _delivery(n: int, fingerprints: random.Random) -> CapturedRequest:
+    """A kept delivery as the listener writes it: a body of about 550 bytes, and a
+    fingerprint, so the side index (and its delete trigger) has work to do."""
+    record = _record(n)
+    record.body = b'{"orderId": "AG-7PQTGLLXQQ:ORD-S548DKHMKX", "pad": "' + b"x" * 500 + b'"}'
+    record.fingerprint, record.attempt = fingerprints.getrandbits(62), 1
+    return record
+
+
 @pytest.mark.parametrize(
-    ("rows", "per_commit"),
-    [(6000, 1), (24000, 64)],  # one at a time (the commit cap) and bursts (the row cap)
+    ("rows", "per_commit", "keep"),
+    [
+        (6000, 1, None),  # one at a time: the commit cap
+        (24000, 64, None),  # bursts: the cap on changed rows
+        (24000, 64, 20000),  # --keep: each commit deletes too, and so does the trigger
+    ],
 )
 def test_the_wal_stays_near_sqlites_default_size_however_rows_come(
-    store_path: Path, rows: int, per_commit: int, monkeypatch: pytest.MonkeyPatch
+    store_path: Path,
+    rows: int,
+    per_commit: int,
+    keep: int | None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Checkpoints come after so many rows or so many commits: either way the WAL
-    stays near SQLite's own bound of 1,000 pages instead of growing with the store,
-    and the commit that makes one due wakes the thread for it: it never waits for the
-    thread's next round of showing requests, however long that is."""
+    """Checkpoints come after so many changed rows or so many commits: either way the
+    WAL stays near SQLite's own bound of 1,000 pages instead of growing with the
+    store, and the commit that makes one due wakes the thread for it: it never waits
+    for the thread's next round of showing requests, however long that is."""
     monkeypatch.setattr(store_writer, "_SHOW_EVERY", 30.0)
-    writer = BatchWriter(store_path)
-    body = b'{"orderId": "AG-7PQTGLLXQQ:ORD-S548DKHMKX", "pad": "' + b"x" * 500 + b'"}'
+    fingerprints = random.Random(1)
+    if keep is not None:  # a full store: every commit ages rows out
+        with CaptureStore(store_path) as store:
+            for n in range(keep):
+                store.add(_delivery(n, fingerprints))
+    writer = BatchWriter(store_path, keep=keep)
 
     async def traffic() -> None:
         for start in range(0, rows, per_commit):
-            batch = [_record(n) for n in range(start, start + per_commit)]
-            for record in batch:
-                record.body = body
+            batch = [_delivery(n, fingerprints) for n in range(start, start + per_commit)]
             await asyncio.gather(*(writer.write(record) for record in batch))
             await asyncio.sleep(0)  # the next commit in a later loop turn
 
@@ -214,7 +235,46 @@ def test_the_wal_stays_near_sqlites_default_size_however_rows_come(
         wal_pages = os.path.getsize(f"{store_path}-wal") / (page_size + 24)
     finally:
         writer.close()
-    # Without the commit cap the first run leaves about 4,000 pages; without the row
-    # cap the second about 5,200; without the wake-up about 8,000 and 5,200.
+    # Without the commit cap the first run leaves about 4,000 pages; without the cap on
+    # changed rows the second about 5,200; without the wake-up about 8,000 and 5,200;
+    # counting inserted rows only, the third about 3,500.
     assert wal_pages <= 2_000
-    assert len(_paths(store_path)) == rows
+    assert len(_paths(store_path)) == (rows if keep is None else keep)
+
+
+def test_a_display_that_blocks_holds_up_neither_answers_nor_upkeep(store_path: Path) -> None:
+    """A paused terminal (Ctrl-S) or a full pipe stops the display and nothing else:
+    every request is still answered, and the writer still indexes and checkpoints."""
+    release = threading.Event()
+    shown: list[int] = []
+
+    def paused_display(records: list[CapturedRequest]) -> None:
+        release.wait(60)
+        shown.extend(int(r.id or 0) for r in records)
+
+    writer = BatchWriter(store_path, on_commit=paused_display)
+    fingerprints = random.Random(2)
+    rows = 190 * 64  # bursts of 64
+
+    async def traffic() -> None:
+        for start in range(0, rows, 64):
+            batch = [_delivery(n, fingerprints) for n in range(start, start + 64)]
+            await asyncio.gather(*(writer.write(record) for record in batch))
+            await asyncio.sleep(0)
+
+    def indexed_up_to() -> int:
+        with sqlite3.connect(store_path) as conn:
+            return int(conn.execute("SELECT upto FROM fingerprint_index_upto").fetchone()[0])
+
+    try:
+        asyncio.run(asyncio.wait_for(traffic(), 30))  # answered while the display waits
+        deadline = time.monotonic() + 10
+        while indexed_up_to() < rows - 3000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert indexed_up_to() >= rows - 3000  # the upkeep went on
+        page_size = writer._conn.execute("PRAGMA page_size").fetchone()[0]
+        assert os.path.getsize(f"{store_path}-wal") / (page_size + 24) <= 2_000
+    finally:
+        release.set()
+        writer.close()
+    assert shown == list(range(1, rows + 1))  # then shown, every one, in order

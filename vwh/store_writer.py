@@ -16,8 +16,9 @@ said once (`on_event`), started afresh and the rows written again there, so no
 answer goes out for a row that is not in the file at that path. When no file can
 be made there, writes fail (the sender gets a 5xx) until one can.
 
-`on_commit` gets every committed record, in id order, in the writer thread:
-showing requests there keeps that work, and a slow terminal, off the event loop.
+`on_commit` gets every committed record, in id order, in a display thread of its
+own: showing requests there keeps that work, and a slow or paused terminal, off the
+event loop and off the writer thread, whose commits and upkeep never wait for it.
 """
 
 from __future__ import annotations
@@ -57,15 +58,19 @@ EventCallback = Callable[[StoreEvent], None]
 _Item = tuple[CapturedRequest, "asyncio.Future[int] | None"]
 _STOP = None  # tells the writer thread to finish
 _WAKE = "wake"  # tells the writer thread there are records to show, or maintenance is due
-# The thread's maintenance comes after this many rows or commits, whichever first:
-# it indexes the new rows' fingerprints (a resend lookup scans the rows past the
-# index: 0.3 ms for 3,000) and copies the WAL into the database file (two fsyncs).
-# A commit writes at least one page and a row about a sixth of one, so the WAL stays
-# near SQLite's default of 1,000 pages at any batch size. Done this seldom, a page of
-# the side index or of the table's tail is written once for many rows, not once per
-# few: against indexing every 300 rows and checkpointing every 3,000, 10% more
-# requests at concurrency 64 (paired rounds of bench_listen's load).
-_MAINTAIN_ROWS = 3000
+# The thread's maintenance comes after this many changed rows or commits, whichever
+# first: it indexes the new rows' fingerprints and copies the WAL into the database
+# file (two fsyncs). Rows as SQLite counts them: inserted, and with --keep also those
+# aged out and their side-index entries (the delete trigger's). A commit writes at
+# least one page and a changed row up to one, so the WAL stays near SQLite's default
+# of 1,000 pages (up to about 2,000 on a store of a million rows, where the side
+# index's pages are far apart). Done this seldom, a page of the side index or of the
+# table's tail is written once for many rows, not once per few: against indexing
+# every 300 rows and checkpointing every 3,000, 10% more requests at concurrency 64
+# (paired rounds of bench_listen's load). The price: a resend lookup scans up to
+# about 3,000 unindexed rows (0.3 ms with bodies of 200 bytes, 5 ms with 5 KB), only
+# when the Bloom filter says maybe and the tracker's LRU does not know the body.
+_MAINTAIN_CHANGES = 3000
 _MAINTAIN_COMMITS = 800
 _SHOW_EVERY = 0.02  # seconds: while requests keep coming, show them in batches this often
 _ATTEMPTS = 3  # a file replaced during each of these commits: give up on this batch
@@ -90,7 +95,7 @@ class BatchWriter:
         self._conn, self._identity = self._open()
         self._index_backlog()
         self._stale = False  # the file at the path may not be the one open
-        self._unmaintained_rows = 0  # rows committed since the last maintenance
+        self._unmaintained_changes = 0  # rows changed since the last maintenance
         self._unmaintained_commits = 0  # commits since the last maintenance
         self._maintenance_asked = False  # a commit woke the thread to index and checkpoint
         self._failing = False  # said that it cannot write; say when it can again
@@ -103,6 +108,12 @@ class BatchWriter:
         self._asleep = False  # the thread waits for a wake-up, not polling _to_show
         self._queue: queue.SimpleQueue[_Batch | str | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="vwh-store-writer", daemon=True)
+        self._shown: queue.SimpleQueue[list[CapturedRequest] | None] = queue.SimpleQueue()
+        self._display: threading.Thread | None = None
+        if on_commit is not None:
+            self._display = threading.Thread(target=self._show_batches, name="vwh-display")
+            self._display.daemon = True
+            self._display.start()
         self._thread.start()
 
     async def write(self, record: CapturedRequest) -> int:
@@ -142,6 +153,9 @@ class BatchWriter:
             self._pending = []
         self._queue.put(_STOP)
         self._thread.join()
+        if self._display is not None:  # everything committed is shown before close returns
+            self._shown.put(None)
+            self._display.join()
         self._index_backlog()
         self._conn.close()
 
@@ -224,22 +238,28 @@ class BatchWriter:
             batches = [item for item in items if isinstance(item, _Batch)]
             if batches:
                 shown.extend(self._commit_batches(batches))
-            if shown and self.on_commit is not None:
-                # A display that fails must not kill the thread every answer waits on.
-                with contextlib.suppress(Exception):
-                    self.on_commit(shown)
+            if shown and self._display is not None:
+                self._shown.put(shown)
             polling = bool(shown)  # more are likely to follow soon
             if self._maintenance_asked:
                 self._maintain()
             if _STOP in items:
                 return
 
+    def _show_batches(self) -> None:
+        """The display thread: hands each batch to `on_commit`, in order, until close."""
+        assert self.on_commit is not None
+        while (shown := self._shown.get()) is not None:
+            # A display that fails must not stop the display of later requests.
+            with contextlib.suppress(Exception):
+                self.on_commit(shown)
+
     def _maintain(self) -> None:
         """Index the new rows' fingerprints, then copy the WAL into the database file
-        (see _MAINTAIN_ROWS). Both run in SQLite, off the GIL, in this thread."""
+        (see _MAINTAIN_CHANGES). Both run in SQLite, off the GIL, in this thread."""
         with self._lock:
             self._maintenance_asked = False
-            self._unmaintained_rows = self._unmaintained_commits = 0
+            self._unmaintained_changes = self._unmaintained_commits = 0
             with contextlib.suppress(sqlite3.Error):  # the file is gone: the next one will do
                 index_fingerprints(self._conn)
             with contextlib.suppress(sqlite3.Error):  # a busy reader: the next one will do
@@ -275,7 +295,10 @@ class BatchWriter:
         for _ in range(_ATTEMPTS):
             if self._stale:
                 self._follow_file()
+            conn = self._conn
+            changes = conn.total_changes
             first = self._insert(records)
+            changes = conn.total_changes - changes  # --keep's deletes and the trigger's too
             # One stat per commit: the rows are in the file at the path, or written again.
             self._stale = identity(self._path_text) != self._identity
             if not self._stale:
@@ -284,10 +307,10 @@ class BatchWriter:
             raise StoreError(f"cannot write to the store at {self.path}: it keeps being replaced")
         for offset, record in enumerate(records):
             record.id = first + offset
-        self._unmaintained_rows += len(records)
+        self._unmaintained_changes += changes
         self._unmaintained_commits += 1
         if not self._maintenance_asked and (
-            self._unmaintained_rows >= _MAINTAIN_ROWS
+            self._unmaintained_changes >= _MAINTAIN_CHANGES
             or self._unmaintained_commits >= _MAINTAIN_COMMITS
         ):
             # Now, not at the thread's next display round: the WAL's bound holds
