@@ -7,7 +7,8 @@ The deliveries of one body are found through `fingerprint_index`, a side table t
 store writer fills in bulk after its commits (`index_fingerprints`), not through an
 index on `requests`: fingerprints are random, so such an index made every commit
 rewrite about one index page per row, which cost as much as the row itself. Rows
-newer than the side table's mark (`upto`, about 3,000 at most: 0.3 ms) are scanned.
+newer than the side table's mark (`upto`; about 3,000 at most, see vwh.store_writer's
+_MAINTAIN_CHANGES for what the scan costs) are scanned.
 """
 
 from __future__ import annotations

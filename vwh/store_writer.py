@@ -111,8 +111,9 @@ class BatchWriter:
         self._shown: queue.SimpleQueue[list[CapturedRequest] | None] = queue.SimpleQueue()
         self._display: threading.Thread | None = None
         if on_commit is not None:
-            self._display = threading.Thread(target=self._show_batches, name="vwh-display")
-            self._display.daemon = True
+            self._display = threading.Thread(
+                target=self._show_batches, name="vwh-display", daemon=True
+            )
             self._display.start()
         self._thread.start()
 
