@@ -275,27 +275,27 @@ class ServedReceiver:
 
 @contextlib.contextmanager
 def served_receiver(store_path: Path, settings: Any) -> Iterator[ServedReceiver]:
-    """The listener's app on a free loopback port: real HTTP, raw sockets welcome."""
+    """The listener's app on a free loopback port, served as `vwh listen` serves it (its
+    own protocol, vwh.http_exchange): real HTTP, raw sockets welcome."""
     from vwh.receiver import create_app
+    from vwh.server import bind_socket, make_server, serve
     from vwh.store import BatchWriter, CaptureStore
 
     store = CaptureStore(store_path)
     shown: list[Any] = []
     writer = BatchWriter(store_path, on_commit=shown.extend)
     app = create_app(settings, writer, store)
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, log_level="critical", lifespan="off"
-    )
-    server = uvicorn.Server(config)
+    sock = bind_socket("127.0.0.1", 0)
+    port = int(sock.getsockname()[1])
+    server = make_server(app)
 
-    async def serve() -> None:
+    async def run() -> None:
         try:
-            await server.serve()
+            await serve(server, sock)
         finally:
             await app.aclose()  # in the server's loop, which owns the handler connections
 
-    thread = threading.Thread(target=lambda: asyncio.run(serve()), daemon=True)
+    thread = threading.Thread(target=lambda: asyncio.run(run()), daemon=True)
     thread.start()
     try:
         deadline = time.monotonic() + 10

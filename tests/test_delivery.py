@@ -252,7 +252,7 @@ def test_extra_headers_replace_the_defaults_of_the_same_name() -> None:
 
 def test_a_non_ascii_token_goes_out_as_utf8_and_vwh_accepts_it(tmp_path: Path) -> None:
     from tests.helpers import served_receiver
-    from vwh.receiver import ReceiverSettings
+    from vwh.receiver_settings import ReceiverSettings
 
     async def go(url: str) -> DeliveryOutcome:
         request = build_request(url, ORDER, token="Tö")

@@ -37,7 +37,7 @@ from vwh.forward import (
     probe,
 )
 from vwh.listener import Listener, ListenStats
-from vwh.receiver import ReceiverSettings
+from vwh.receiver_settings import ReceiverSettings
 from vwh.store import CapturedRequest, ForwardResult
 
 ORDER = b'{"orderId": "AG-1:ORD-2", "entityId": "AG-1:ORD-2", "accountId": "AG-1"}'

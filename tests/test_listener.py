@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from vwh.listener import YOUNG_GC_ALLOCATIONS, Listener
-from vwh.receiver import ReceiverSettings
+from vwh.receiver_settings import ReceiverSettings
 
 
 @pytest.mark.parametrize(

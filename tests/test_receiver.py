@@ -14,7 +14,8 @@ import pytest
 from tests.helpers import ThreadedServer, raw_exchange, run_receiver, served_receiver
 from tests.scripted import Scripted
 from vwh.forward import ForwardSettings
-from vwh.receiver import ReceiverSettings, create_app
+from vwh.receiver import create_app
+from vwh.receiver_settings import ReceiverSettings
 from vwh.store import BatchWriter, CapturedRequest, CaptureStore
 from vwh.webhook import MAX_JSON_DEPTH, MAX_NUMBER_DIGITS
 

@@ -5,7 +5,10 @@ Kept apart from the rules of what to answer (vwh.receiver), so those read as rul
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from starlette.types import Receive, Send
 
@@ -47,7 +50,48 @@ async def read_body(receive: Receive, declared: int, limit: int) -> tuple[bytes 
     return b"".join(chunks), size, True
 
 
+def content_length(headers: Iterable[tuple[bytes, bytes]]) -> int:
+    """The Content-Length a request declares; -1 when it gives none that is usable."""
+    for name, value in headers:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else -1
+    return -1
+
+
 def json_answer(answer: dict[str, object], request_id: int | None) -> bytes:
     if request_id is not None and answer is RECEIVED:
         return b'{"received":true,"id":%d}' % request_id  # the hot path, without json.dumps
     return json.dumps({**answer, "id": request_id}, separators=(",", ":")).encode()
+
+
+Reply = Callable[[int, bytes, Headers | None], None]  # status, payload, headers
+Take = Callable[[Any, bytes | None, int, bool, Reply], Any]  # vwh.receiver.Receiver.take
+
+
+async def serve_asgi(
+    take: Take, max_body: int, stopped: str, scope: Any, receive: Receive, send: Send
+) -> None:
+    """One request over ASGI for `take` (vwh.receiver): read the body, await the answer.
+
+    Cancelled (the server stops) before the answer, it answers 503 with `stopped`.
+    """
+    body, size, complete = await read_body(receive, content_length(scope["headers"]), max_body)
+    answered: asyncio.Future[tuple[int, bytes, Headers | None]]
+    answered = asyncio.get_running_loop().create_future()
+
+    def reply(status: int, payload: bytes, headers: Headers | None) -> None:
+        if not answered.done():
+            answered.set_result((status, payload, headers))
+
+    try:
+        later = take(scope, body, size, complete, reply)
+        if later is not None:
+            await later
+        await send_answer(send, *(await answered))
+    except asyncio.CancelledError:
+        # The server is stopping: say so on the wire too (the request is kept).
+        if answered.done():
+            await send_answer(send, *answered.result())
+        else:
+            await send_answer(send, 503, json_answer({"error": stopped}, None), None)
+        raise

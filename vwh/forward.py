@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -35,6 +35,9 @@ from vwh.http1 import os_reason
 from vwh.outbound import NoAnswer, OutboundClient, Stage
 from vwh.store import ForwardResult
 from vwh.webhook import VENDASTA_TIMEOUT, is_secret_name, mask_query, mask_secret, token_bytes
+
+LOOP_STATUS = 508  # Loop Detected: a forwarded request came back
+MAX_VWH_HOPS = 4  # refuse to forward what already passed through this many listeners
 
 KEPT_BODY_LIMIT = 64 * 1024  # how much of the handler's answer is kept in the store
 ANSWER_LIMIT = 16 * 1024 * 1024  # a larger answer is cut off and counts as broken
@@ -279,4 +282,22 @@ def probe(settings: ForwardSettings, timeout: float = 0.5) -> str | None:
         return f"no connection within {timeout:g}s"
     except OSError as exc:
         return os_reason(exc)
+    return None
+
+
+def forward_loop(headers: Iterable[tuple[bytes, bytes]], via_name: bytes) -> str | None:
+    """Why a request must not be forwarded again (RFC 9110 7.6.3 Via), or None: it
+    already came through this listener (`via_name`), or through MAX_VWH_HOPS of them."""
+    hops = 0
+    for name, value in headers:
+        if name != b"via":
+            continue
+        for entry in value.split(b","):
+            received_by = entry.split()[1:2]
+            if received_by and received_by[0].startswith(b"vwh-"):
+                if received_by[0] == via_name:
+                    return "forward loop: this request already passed through this listener"
+                hops += 1
+    if hops >= MAX_VWH_HOPS:
+        return f"forward loop: this request already passed through {hops} vwh listeners"
     return None

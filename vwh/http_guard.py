@@ -133,9 +133,13 @@ class GuardedProtocol(HttpToolsProtocol):
         self._answered: asyncio.Future[None] | None = None  # an earlier answer went out
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(OneWriteTransport(transport))  # type: ignore[arg-type]
+        super().connection_made(self._wrap(transport))  # type: ignore[arg-type]
         self._since = self.loop.time()
         self._timer = self.loop.call_later(self.limits.timeout, self._check_time)
+
+    def _wrap(self, transport: asyncio.Transport) -> Any:
+        """uvicorn writes an answer's head and body apart: hold the head for the body."""
+        return OneWriteTransport(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._timer is not None:
@@ -146,6 +150,7 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         self.transport.flush()  # type: ignore[attr-defined]
+        self._since = self.loop.time()  # idle from now until the next request
         super().on_response_complete()
         self._wake()
 
@@ -202,6 +207,9 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._head_begins()
+
+    def _head_begins(self) -> None:
         self._head_size = 0
         self._head_first = None
         if self._phase != _HEAD:
@@ -223,9 +231,13 @@ class GuardedProtocol(HttpToolsProtocol):
         limit = self.limits.max_head
         if self._head_size + self._fed > limit and self._parsed_head_size() > limit:
             raise _Refused(431, f"request head over {limit} bytes")
-        super().on_headers_complete()
+        self._request_head()
         self._phase = _BODY
         self._stray = 0
+
+    def _request_head(self) -> None:
+        """A request's head is complete: uvicorn's scope, cycle and app task."""
+        super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
         self._body_seen = True
@@ -292,13 +304,13 @@ class GuardedProtocol(HttpToolsProtocol):
         """Wait until the requests before this one on the connection (pipelined, so
         already read) have their answers: answers go out in request order (RFC 9112
         9.3.2), and a refusal written first would stand in for theirs."""
-        while (
-            self.cycle is not None
-            and not self.cycle.response_complete
-            and not self.transport.is_closing()
-        ):
+        while self._answer_pending() and not self.transport.is_closing():
             self._answered = self.loop.create_future()
             await self._answered
+
+    def _answer_pending(self) -> bool:
+        """A request read before now still waits for its answer."""
+        return self.cycle is not None and not self.cycle.response_complete
 
     def _check_time(self) -> None:
         """The connection's one timer: close a head or a body that stopped arriving."""
@@ -307,20 +319,19 @@ class GuardedProtocol(HttpToolsProtocol):
             return
         now, timeout = self.loop.time(), self.limits.timeout
         phase = self._phase
-        waiting = (
-            phase == _APP
-            or (phase == _BODY and self.flow.read_paused)  # we stopped reading, not the client
-            or (phase == _HEAD and self.cycle is not None and not self.cycle.response_complete)
-        )
+        if phase == _BODY:
+            waiting = self.flow.read_paused  # we stopped reading, not the client
+        else:  # an answer is owed: the client waits for us; else it is idle, or sends a head
+            waiting = self._refused or self._answer_pending()
         if waiting:
             self._since = now
         elif now - self._since >= timeout:
             if phase == _BODY:
                 self.transport.close()  # the app sees the request cut short and keeps it
-            elif self._head_first is not None:
+            elif phase == _HEAD and self._head_first is not None:
                 self._refuse(408, f"request head not complete after {timeout:g}s", b"")
             else:
-                self.transport.close()  # connected, sent nothing: nothing to keep
+                self.transport.close()  # idle, or connected and sent nothing: nothing to keep
             return
         self._timer = self.loop.call_later(self._since + timeout - now, self._check_time)
 

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vwh.errors import UsageError
-from vwh.receiver import ReceiverSettings, create_app
+from vwh.receiver import create_app
+from vwh.receiver_settings import ReceiverSettings
 from vwh.server import bind_socket, make_server, serve, stop_on_signals
 from vwh.store import CapturedRequest, CaptureStore
 from vwh.store_writer import BatchWriter, CommitCallback, EventCallback, StoreEvent

@@ -168,16 +168,25 @@ def make_server(app: Any, *, loop: str = "asyncio") -> _Server:
     Requests still waiting at shutdown are cancelled after a grace period; the
     receiver keeps them and says so, so uvicorn's report of it is noise. The HTTP
     protocol is vwh.http_guard's: head limits, client timeouts, and requests the
-    parser refuses handed to the app's `keep_refused` when it has one.
+    parser refuses handed to the app's `keep_refused` when it has one. An app with
+    `take` (vwh.receiver) gets whole requests from vwh.http_exchange instead of an
+    ASGI cycle per request.
     """
     limits = Limits(timeout=client_timeout())
+    keep = getattr(app, "keep_refused", None)
+    if hasattr(app, "take"):  # the listener's receiver: whole requests, without ASGI
+        from vwh.http_exchange import exchange_class
+
+        http: type = exchange_class(limits, keep, app)
+    else:
+        http = protocol_class(limits, keep)
     config = uvicorn.Config(
         app,
         log_config=None,
         log_level="critical",
         access_log=False,
         lifespan="off",
-        http=protocol_class(limits, getattr(app, "keep_refused", None)),
+        http=http,
         ws="none",  # an upgrade request is a request like any other: kept and answered
         loop=loop,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,

@@ -44,6 +44,8 @@ from vwh.store_schema import (
 )
 
 CommitCallback = Callable[[list[CapturedRequest]], None]
+# Called on the loop once a record is committed (None) or could not be (the error).
+Committed = Callable[[StoreError | None], None]
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class StoreEvent:
 
 
 EventCallback = Callable[[StoreEvent], None]
-_Item = tuple[CapturedRequest, "asyncio.Future[int] | None"]
+_Item = tuple[CapturedRequest, Committed | None]
 _STOP = None  # tells the writer thread to finish
 _WAKE = "wake"  # tells the writer thread there are records to show, or maintenance is due
 # The thread's maintenance comes after this many changed rows or commits, whichever
@@ -117,20 +119,40 @@ class BatchWriter:
             self._display.start()
         self._thread.start()
 
-    async def write(self, record: CapturedRequest) -> int:
+    def submit(self, record: CapturedRequest, committed: Committed) -> None:
+        """Commit `record`, then call `committed` on the loop: at once when the record
+        comes alone, else at the end of this loop turn with the rest of the turn's.
+
+        The listener's protocol answers from `committed`: no task, no future.
+        """
         loop = asyncio.get_running_loop()
         self._turn_writes += 1
         if self._turn_writes == 1:
             loop.call_soon(self._end_turn, loop)
             if self._solo and not self._in_flight and self._lock.acquire(blocking=False):
                 try:
-                    self._commit([record])
+                    error = self._commit_or_error([record])
                 finally:
                     self._lock.release()
-                self._show(record)
-                return int(record.id or 0)
-        future: asyncio.Future[int] = loop.create_future()
-        self._pending.append((record, future))
+                if error is None:
+                    self._show(record)
+                committed(error)
+                return
+        self._pending.append((record, committed))
+
+    async def write(self, record: CapturedRequest) -> int:
+        """Commit `record`; its id once it is on disk, or the StoreError."""
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        def committed(error: StoreError | None) -> None:
+            if future.done():  # the waiter was cancelled: the record is kept all the same
+                return
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(int(record.id or 0))
+
+        self.submit(record, committed)
         return await future
 
     def write_now(self, record: CapturedRequest) -> int | None:
@@ -209,13 +231,15 @@ class BatchWriter:
 
     def _resolve(self, items: list[_Item], error: StoreError | None) -> None:
         self._in_flight -= 1
-        for record, future in items:
-            if future is None or future.done():
+        for _, committed in items:
+            if committed is None:
                 continue
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(int(record.id or 0))
+            try:
+                committed(error)
+            except Exception as exc:  # a bug in one answer must not keep the others waiting
+                asyncio.get_running_loop().call_exception_handler(
+                    {"message": "answering a kept request failed", "exception": exc}
+                )
 
     def _run(self) -> None:
         polling = False

@@ -140,7 +140,7 @@ def listen(
     from vwh.cli.listen_run import run_listen
     from vwh.errors import UsageError
     from vwh.expect import parse_expected
-    from vwh.receiver import ReceiverSettings
+    from vwh.receiver_settings import ReceiverSettings
     from vwh.webhook import token_place
 
     if token == "":

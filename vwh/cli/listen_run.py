@@ -12,7 +12,7 @@ from vwh.cli.output import Output, untrusted
 from vwh.errors import TimeoutError_
 from vwh.listener import Listener, ListenStats
 from vwh.paths import default_store_path
-from vwh.receiver import ReceiverSettings
+from vwh.receiver_settings import ReceiverSettings
 from vwh.sanitize import json_line
 from vwh.server import ignore_signals, stop_on_signals_for_good
 from vwh.store import CapturedRequest
