@@ -8,7 +8,7 @@ subscribed to the inspector (a reader of /api/events, as an open page is), so ev
 kept request is also published to it. Then a fresh listener takes 50,000 requests to
 show that its memory stays flat.
 
-    python bench/bench_listen.py [--seconds 4] [--rounds 3] [--no-stream]
+    python bench/bench_listen.py [--seconds 4] [--rounds 3] [--no-stream] [--asgi]
 
 Concurrency 1 is Vendasta's usual pace, where every answer waits for its own
 commit: a request that comes alone is committed on the event loop (a one-row
@@ -30,9 +30,9 @@ from pathlib import Path
 from common import ROOT, Server, free_port, median, python, wrk
 
 
-def start_bare() -> Server:
+def start_bare(kind: str = "starlette") -> Server:
     port = free_port()
-    return Server([python(), str(ROOT / "bench" / "bare_app.py"), str(port)], port)
+    return Server([python(), str(ROOT / "bench" / "bare_app.py"), str(port), kind], port)
 
 
 UI_SECRET = "bench-ui-secret"
@@ -66,8 +66,10 @@ class StreamClient:
             self.events -= tail.count(b"event: request")  # counted again with the next chunk
 
 
-def throughput(seconds: int, rounds: int, tmp: Path, stream: bool) -> None:
+def throughput(seconds: int, rounds: int, tmp: Path, stream: bool, asgi: bool) -> None:
     servers = {"bare": start_bare(), "vwh": start_vwh(tmp / "throughput.sqlite3")}
+    if asgi:  # the fastest ASGI receiver uvicorn runs: no router, no Request object
+        servers["bare-asgi"] = start_bare("asgi")
     client = None
     if stream:
         ui_port = free_port()
@@ -126,9 +128,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per setting")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--no-stream", action="store_true", help="skip the live-stream run")
+    parser.add_argument(
+        "--asgi", action="store_true", help="also measure a bare ASGI callable on uvicorn"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        throughput(args.seconds, args.rounds, Path(tmp), not args.no_stream)
+        throughput(args.seconds, args.rounds, Path(tmp), not args.no_stream, args.asgi)
         if not args.skip_memory:
             memory(Path(tmp))
 

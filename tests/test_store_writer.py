@@ -47,6 +47,39 @@ def test_one_request_at_a_time_is_committed_without_waiting_for_the_thread(
         writer.close()
 
 
+def test_submit_calls_back_once_each_when_on_disk_at_once_alone_or_at_the_turns_end(
+    store_path: Path,
+) -> None:
+    """The listener's protocol answers from `submit`'s callback, each record's once and
+    only when it is on disk: at once, inside submit, for a record that comes alone (or
+    first in a turn after a turn that had one); at the end of its turn for the others."""
+    writer = BatchWriter(store_path)
+    calls: list[tuple[int, StoreError | None, int]] = []  # record, error, rows on disk then
+
+    def committed(n: int):  # type: ignore[no-untyped-def]
+        return lambda error: calls.append((n, error, len(_paths(store_path))))
+
+    async def traffic() -> list[list[int]]:
+        seen_inside = []
+        for turn in ([0], [1, 2, 3], [4, 5, 6]):
+            for n in turn:
+                writer.submit(_record(n), committed(n))
+            seen_inside.append([n for n, *_ in calls])
+            await asyncio.sleep(0)  # the turn ends
+        await asyncio.sleep(0)
+        return seen_inside
+
+    try:
+        inside = asyncio.run(traffic())
+    finally:
+        writer.close()
+    # Alone: at once. After a lone turn the first of a burst goes at once too (nothing
+    # says more will come); after a burst, a whole turn waits for its end.
+    assert inside == [[0], [0, 1], [0, 1, 2, 3]]
+    assert [(n, error) for n, error, _ in calls] == [(n, None) for n in range(7)]
+    assert all(on_disk > n for n, _, on_disk in calls)
+
+
 def test_solo_and_burst_writes_are_shown_once_each_in_id_order(store_path: Path) -> None:
     shown: list[int] = []
     writer = BatchWriter(store_path, on_commit=lambda rs: shown.extend(int(r.id or 0) for r in rs))

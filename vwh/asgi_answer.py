@@ -50,11 +50,19 @@ async def read_body(receive: Receive, declared: int, limit: int) -> tuple[bytes 
     return b"".join(chunks), size, True
 
 
+MAX_LENGTH = 2**63 - 1  # the largest size the store can keep (an SQLite INTEGER)
+
+
+def length_of(value: bytes) -> int:
+    """A Content-Length's value as a size the store can keep; -1 when it is no number."""
+    return min(int(value), MAX_LENGTH) if value.isdigit() else -1
+
+
 def content_length(headers: Iterable[tuple[bytes, bytes]]) -> int:
     """The Content-Length a request declares; -1 when it gives none that is usable."""
     for name, value in headers:
         if name == b"content-length":
-            return int(value) if value.isdigit() else -1
+            return length_of(value)
     return -1
 
 

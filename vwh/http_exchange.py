@@ -55,6 +55,7 @@ class Taker(Protocol):
         reply: Any,
         *,
         stopped: bool = False,
+        stopping: bool = False,
     ) -> Any: ...
 
 
@@ -69,13 +70,16 @@ class ExchangeProtocol(GuardedProtocol):
         self._keep_alive = True  # of the request being read
         self._chunks: list[bytes] = []
         self._size = 0  # body bytes read, kept or not
+        self._declared = -1  # its Content-Length
         self._over = False  # the body is larger than --max-body: counted, not kept
-        self._early = False  # answered before its body came (413): close after
+        self._early = False  # answered on its head alone (413)
+        self._head_owed = False  # a 100 Continue or an early 413, once earlier answers are out
         self._queue: deque[_Whole] = deque()  # read, waiting for an earlier answer
         self._answering = False  # a request was handed over and waits for its answer
         self._answer_keep_alive = True
-        self._head_only = False  # the request being answered is a HEAD
+        self._answer_body = True  # not for a HEAD, a 204 or a 304
         self._closing = False  # shutdown: close after the answers owed
+        self._finished = False  # an answer said `connection: close`: nothing more is read
         self._body_awaited: asyncio.Future[None] | None = None  # see shutdown
 
     def _wrap(self, transport: asyncio.Transport) -> Any:
@@ -92,7 +96,7 @@ class ExchangeProtocol(GuardedProtocol):
     def _request_head(self) -> None:
         parser = self.parser
         parsed = httptools.parse_url(self.url)
-        raw_path = parsed.path
+        raw_path = parsed.path or b"/"  # the absolute form may have none
         path = raw_path.decode("ascii")  # not ASCII: refused (400) by the guard, and kept
         self._request = {
             "method": parser.get_method().decode("ascii"),
@@ -104,14 +108,26 @@ class ExchangeProtocol(GuardedProtocol):
         self._keep_alive = parser.get_http_version() != "1.0" and parser.should_keep_alive()
         self._chunks = []
         self._size = 0
-        declared = content_length(self.headers)
-        self._over, self._early = declared > self.receiver.max_body, False
-        busy = self._answer_pending()
-        if self._over and not busy:
-            # Refused on its Content-Length alone: answered now, the body never read.
+        self._declared = content_length(self.headers)
+        self._over, self._early = self._declared > self.receiver.max_body, False
+        self._head_owed = self._over or self.expect_100_continue
+        if self._answer_pending():
+            self.flow.pause_reading()  # its body waits until the answers owed are out
+        else:
+            self._answer_head()
+
+    def _answer_head(self) -> None:
+        """What a head asks for before its body: a 413 at once when its Content-Length is
+        over --max-body (the body is then read and dropped, unless the sender waits for a
+        100 Continue: then it never comes and the connection closes), else the 100."""
+        request, self._head_owed = self._request, False
+        if request is None or self._finished:
+            return
+        if self._over:
             self._early = True
-            self._hand(self._request, False, None, declared, True)
-        elif self.expect_100_continue and not busy and not self.transport.is_closing():
+            keep_alive = self._keep_alive and not self.expect_100_continue
+            self._hand(request, keep_alive, None, self._declared, True)
+        elif self.expect_100_continue and not self.transport.is_closing():
             self.transport.write(_CONTINUE)
 
     def on_body(self, body: bytes) -> None:
@@ -129,9 +145,10 @@ class ExchangeProtocol(GuardedProtocol):
         self._completed += 1
         request, self._request = self._request, None
         self._body_came()
-        if request is None or self._early:
-            return  # answered already
-        self._arrived(request, True)
+        if self._early:  # answered already; its body, read and dropped, is over
+            self._go_on()
+        elif request is not None and not self._finished:  # after a close: not read
+            self._arrived(request, True)
 
     # Handing over and answering.
 
@@ -140,7 +157,7 @@ class ExchangeProtocol(GuardedProtocol):
         body = None if self._over else chunks[0] if len(chunks) == 1 else b"".join(chunks)
         self._chunks = []
         whole = (request, self._keep_alive, body, self._size, complete, stopped)
-        if self._answering or self._queue:
+        if self._answer_pending():
             self._queue.append(whole)
             self.flow.pause_reading()  # until the answers owed have gone out
         else:
@@ -156,9 +173,11 @@ class ExchangeProtocol(GuardedProtocol):
         stopped: bool = False,
     ) -> None:
         self._answering = True
-        self._answer_keep_alive = keep_alive and not self._early
-        self._head_only = request["method"] == "HEAD"
-        later = self.receiver.take(request, body, size, complete, self._reply, stopped=stopped)
+        self._answer_keep_alive = keep_alive
+        self._answer_body = request["method"] != "HEAD"
+        later = self.receiver.take(
+            request, body, size, complete, self._reply, stopped=stopped, stopping=self._closing
+        )
         if later is not None:  # the answer waits (forwarding, --delay): a task of its own
             task = self.loop.create_task(later)
             self.tasks.add(task)
@@ -172,54 +191,81 @@ class ExchangeProtocol(GuardedProtocol):
         self._answering = False
         transport = self.transport
         if status and not transport.is_closing():
-            keep_alive = self._answer_keep_alive and not self._closing
-            head = [STATUS_LINE.get(status) or STATUS_LINE[500]]
-            for name, value in _JSON_HEADERS if headers is None else headers:
-                if not (_BREAKS_FIELD.search(name) or _BREAKS_FIELD.search(value)):
-                    head += (name, b": ", value, b"\r\n")
-            head.append(b"content-length: %d\r\n" % len(payload))
-            if not keep_alive:
-                head.append(b"connection: close\r\n")
-            head.append(b"\r\n")
-            if not self._head_only:
-                head.append(payload)
-            transport.write(b"".join(head))
-            if not keep_alive:
+            # Stopping: the requests already read get their answers, the last one says close.
+            last = not self._queue and self._request is None
+            keep_alive = self._answer_keep_alive and not (self._closing and last)
+            transport.write(self._answer(status, payload, headers, keep_alive))
+            if not keep_alive:  # no later request is read (RFC 9112 9.6)
+                self._finished = True
+                self._queue.clear()
                 transport.close()
         self._wake()  # a refusal waiting for this answer
+        if self.flow.write_paused:  # the sender does not read its answers: wait until it does
+            self.flow.pause_reading()
+        else:
+            self._go_on()
+
+    def _answer(self, status: int, payload: bytes, headers: Headers | None, keep: bool) -> bytes:
+        head = [STATUS_LINE.get(status) or STATUS_LINE[500]]
+        for name, value in self.server_state.default_headers:  # the date
+            head += (name, b": ", value, b"\r\n")
+        for name, value in _JSON_HEADERS if headers is None else headers:
+            if not (_BREAKS_FIELD.search(name) or _BREAKS_FIELD.search(value)):
+                head += (name, b": ", value, b"\r\n")
+        if status not in (204, 304):  # those have no content (RFC 9110 8.6, 15.3.5)
+            head.append(b"content-length: %d\r\n" % len(payload))
+        if not keep:
+            head.append(b"connection: close\r\n")
+        head.append(b"\r\n")
+        if self._answer_body and status not in (204, 304):
+            head.append(payload)
+        return b"".join(head)
+
+    def _go_on(self) -> None:
+        """After an answer: the next request read, else the head being read, else reading."""
+        if self._answering:
+            return
         if self._queue:
             self.loop.call_soon(self._next)  # not from here: a deep pipeline, a deep stack
-        else:
-            self._since = self.loop.time()  # idle from now until the next request
-            if not self._refused:
-                self.flow.resume_reading()
-            if self._closing and not transport.is_closing():
-                transport.close()
+            return
+        self._since = self.loop.time()  # idle from now until the next request
+        if self._head_owed:
+            self._answer_head()
+        if self._closing and not self._answer_pending() and self._request is None:
+            self.transport.close()
+        elif not self._refused and not self._finished:
+            self.flow.resume_reading()
 
     def _next(self) -> None:
         if self._queue and not self._answering:
             self._hand(*self._queue.popleft())
 
     def _answer_pending(self) -> bool:
-        return self._answering or bool(self._queue)
+        return self._answering or bool(self._queue) or self.flow.write_paused
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self._go_on()
 
     # The connection's end.
 
     def connection_lost(self, exc: Exception | None) -> None:
         request, self._request = self._request, None
         self._body_came()
-        if request is not None and not self._early:
+        if request is not None and not self._early and not self._finished:
             self._arrived(request, False)  # cut short mid-body: kept as such, answered to nobody
         super().connection_lost(exc)
 
     def shutdown(self) -> None:
-        """The server stops: close now if nothing is owed, else after the answers owed.
+        """The server stops: close now if nothing is owed, else after the answers owed to
+        the requests already read (one that would still wait for --delay or a handler is
+        kept and answered 503 at once: see Receiver.take).
 
         A body still arriving gets the grace period uvicorn gives tasks: a task waits
         for it, and when uvicorn cancels that task the request is kept as stopped (503).
         """
         self._closing = True
-        if self._request is not None and not self._early:
+        if self._request is not None and not self._early and not self._finished:
             task = self.loop.create_task(self._body_or_stop())
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)

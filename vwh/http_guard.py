@@ -217,11 +217,12 @@ class GuardedProtocol(HttpToolsProtocol):
             self._since = self.loop.time()
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        # uvicorn's own three lines, inlined: this runs once per header field.
+        # uvicorn's own lines, inlined: this runs once per header field.
         headers = self.headers
         if len(headers) >= self.limits.max_headers:
             raise _Refused(431, f"more than {self.limits.max_headers} header fields")
         name = name.lower()
+        value = value.rstrip(b" \t")  # the parser keeps trailing whitespace (RFC 9110 5.5)
         if name == b"expect" and value.lower() == b"100-continue":
             self.expect_100_continue = True
         headers.append((name, value))

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from vwh.asgi_answer import length_of
 from vwh.captured import CapturedRequest
 from vwh.receiver_settings import ReceiverSettings
 from vwh.webhook import (
@@ -65,7 +66,7 @@ class Intake:
                 else:
                     value = mask_secret(value)
             elif name == "content-length":
-                declared = value
+                declared = raw_value
             headers.append((name, value))
         query = scope["query_string"].decode("latin-1")
         received = self._token_of(received, scope["headers"], scope["query_string"])
@@ -80,8 +81,7 @@ class Intake:
             if received is not None
             else "",
         )
-        size = int(declared) if declared is not None and declared.isdigit() else -1
-        return record, size
+        return record, length_of(declared) if declared is not None else -1
 
     def _token_of(
         self, in_header: bytes | None, fields: Iterable[tuple[bytes, bytes]], query: bytes

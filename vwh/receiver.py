@@ -11,6 +11,7 @@ handler (see vwh.forward) and, unless a scripted answer was asked for, the
 sender gets the handler's answer. Without it, the hot path does no forwarding
 work at all.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -87,16 +88,18 @@ class Receiver:
         reply: Reply,
         *,
         stopped: bool = False,
+        stopping: bool = False,
     ) -> Coroutine[Any, Any, None] | None:
         """One request as the listener's protocol read it (vwh.http_exchange).
 
         `reply(status, payload, headers)` sends the answer once the request is on
-        disk (status 0: nobody waits, the sender went away mid-body; `stopped`: the
-        listener stopped before the body came, answered 503). Decided here, the
-        request is committed and answered from the commit's callback, without a task;
-        when the answer must wait (forwarding, --delay) the coroutine to run as a task
-        comes back instead. Nothing escapes: whatever goes wrong, the request is kept
-        with what happened and answered 5xx; only a request on disk gets a 2xx.
+        disk (status 0: nobody waits, the sender went away mid-body). Decided here,
+        the request is committed and answered from the commit's callback, without a
+        task; when the answer must wait (forwarding, --delay) the coroutine to run as a
+        task comes back instead, unless the listener is `stopping`: then, as when it
+        `stopped` before the body came, the request is kept and answered 503 at once.
+        Nothing escapes: whatever goes wrong, the request is kept with what happened
+        and answered 5xx; only a request on disk gets a 2xx.
         """
         started = time.perf_counter()
         record: CapturedRequest | None = None
@@ -107,9 +110,12 @@ class Receiver:
                 reply(503, self._stopped(record, started), None)
                 return None
             decided = self._decide(record, body, complete, declared)
-            if decided is None:
+            if decided is None and stopping:  # no wait may start now: it would be cut off
+                reply(503, self._stopped(record, started), None)
+            elif decided is None:
                 return self._take_later(scope, record, started, reply)
-            self._keep(record, decided, started, reply)
+            else:
+                self._keep(record, decided, started, reply)
         except Exception as exc:  # a bug must cost one request, not the listener
             self._failed(record, exc, reply)
         return None
