@@ -380,3 +380,26 @@ def test_the_token_header_is_read_without_trailing_whitespace_and_an_absolute_ta
     assert answer.startswith(b"HTTP/1.1 200 ")
     [record] = kept(store)
     assert (record.verdict, record.path) == ("ok", "/")
+
+
+def test_a_broken_body_behind_an_owed_answer_closes_only_after_that_answer(
+    tmp_path: Path,
+) -> None:
+    """A pipelined request whose chunked body breaks is kept cut short, and the
+    connection closes, but only once the answer owed to the request before it is out:
+    no row says 200 for an answer that never left."""
+    proc, store = start(tmp_path, "--delay", "0.5")
+    broken = (
+        b"POST /broken HTTP/1.1\r\nHost: x\r\nVerifier-Token: %s\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\nzz\r\n" % TOKEN.encode()
+    )
+    try:
+        with socket.create_connection(("127.0.0.1", proc.port), timeout=10) as sock:
+            sock.sendall(delivery("AG-1:ORD-BEFORE-BROKEN") + broken)
+            answer = read_all(sock)
+    finally:
+        assert proc.stop() == 0
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", answer) == [b"200"]
+    first, second = kept(store)
+    assert (first.status, second.path, second.status) == (200, "/broken", 0)
+    assert second.error is not None and second.error.startswith("body cut short")

@@ -150,6 +150,15 @@ class ExchangeProtocol(GuardedProtocol):
         elif request is not None and not self._finished:  # after a close: not read
             self._arrived(request, True)
 
+    def _body_broken(self) -> None:
+        # Kept cut short now; the connection closes once the answers owed before it are out.
+        request, self._request = self._request, None
+        self._finished = True
+        self.flow.pause_reading()
+        if request is not None and not self._early:
+            self._arrived(request, False)
+        self._go_on()
+
     # Handing over and answering.
 
     def _arrived(self, request: dict[str, Any], complete: bool, stopped: bool = False) -> None:
@@ -231,7 +240,8 @@ class ExchangeProtocol(GuardedProtocol):
         self._since = self.loop.time()  # idle from now until the next request
         if self._head_owed:
             self._answer_head()
-        if self._closing and not self._answer_pending() and self._request is None:
+        done = not self._answer_pending() and self._request is None
+        if done and (self._closing or self._finished):
             self.transport.close()
         elif not self._refused and not self._finished:
             self.flow.resume_reading()

@@ -257,8 +257,7 @@ class GuardedProtocol(HttpToolsProtocol):
     def _parser_refused(self, exc: httptools.HttpParserError, data: bytes) -> None:
         cause = exc.__context__
         if self._phase == _BODY:
-            # The app already has this request and keeps it as it ends: cut short.
-            self.transport.close()
+            self._body_broken()
         elif isinstance(cause, _Refused):
             self._refuse(cause.status, cause.error, data)
         else:
@@ -268,6 +267,11 @@ class GuardedProtocol(HttpToolsProtocol):
             elif cause is not None and not reason.startswith("`"):
                 reason = f"{reason}: {cause}"
             self._refuse(400, f"malformed HTTP: {reason}", data)
+
+    def _body_broken(self) -> None:
+        """A body the parser cannot go on with (broken chunked encoding): the app already
+        has its request and keeps it as it ends, cut short."""
+        self.transport.close()
 
     def _refuse(self, status: int, error: str, data: bytes) -> None:
         """Stop reading, have the app keep what arrived (secrets masked there), then
