@@ -403,3 +403,107 @@ def test_a_broken_body_behind_an_owed_answer_closes_only_after_that_answer(
     first, second = kept(store)
     assert (first.status, second.path, second.status) == (200, "/broken", 0)
     assert second.error is not None and second.error.startswith("body cut short")
+
+
+def test_requests_queued_behind_an_answer_longer_than_the_grace_are_all_kept_and_answered(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C while 12 pipelined requests wait behind a 5 s --delay: uvicorn's 2 s grace
+    ends first, and then every one of them is still kept and answered 503, in order."""
+    proc, store = start(tmp_path, "--delay", "5")
+    total = 12
+    with socket.create_connection(("127.0.0.1", proc.port), timeout=15) as sock:
+        sock.sendall(b"".join(delivery(f"AG-1:ORD-Q{i:02d}") for i in range(total)))
+        time.sleep(0.4)
+        assert proc.proc is not None
+        proc.proc.send_signal(signal.SIGINT)
+        answer = read_all(sock)
+    assert proc.stop() == 0
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", answer) == [b"503"] * total
+    assert answer.count(b"connection: close") == 1
+    rows = kept(store)
+    assert [r.ids["orderId"] for r in rows] == [f"AG-1:ORD-Q{i:02d}" for i in range(total)]
+    assert {r.status for r in rows} == {503}
+
+
+def test_an_early_413_at_shutdown_is_one_answer_and_one_row(tmp_path: Path) -> None:
+    """A head over --max-body waiting behind a --delay answer when Ctrl-C comes: it gets
+    its 413 once that answer is out, closing the connection, and is kept once."""
+    proc, store = start(tmp_path, "--delay", "1", "--max-body", "100")
+    big_head = (
+        b"POST /big HTTP/1.1\r\nHost: x\r\nVerifier-Token: %s\r\nContent-Length: 1000\r\n\r\n"
+        % TOKEN.encode()
+    )
+    with socket.create_connection(("127.0.0.1", proc.port), timeout=10) as sock:
+        sock.sendall(delivery("AG-1:ORD-FIRST") + big_head)
+        time.sleep(0.3)
+        assert proc.proc is not None
+        proc.proc.send_signal(signal.SIGINT)
+        answer = read_all(sock)
+    assert proc.stop() == 0
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", answer) == [b"200", b"413"]
+    assert answer.endswith(b"}") and answer.count(b"connection: close") == 1
+    assert [(r.path, r.status) for r in kept(store)] == [("/hooks/vendasta", 200), ("/big", 413)]
+
+
+def test_the_rest_of_a_read_after_a_closing_answer_is_neither_kept_nor_refused(
+    running: tuple[ListenerProcess, Path],
+) -> None:
+    """An early 413 to a sender waiting for 100 Continue closes the connection; what
+    followed in the same read (a body sent anyway, a request, then bytes that are no
+    HTTP) is not read: nothing of it is kept as answered or refused."""
+    proc, store = running
+    head = (
+        b"POST /big HTTP/1.1\r\nHost: x\r\nVerifier-Token: %s\r\nExpect: 100-continue\r\n"
+        b"Content-Length: %d\r\n\r\n" % (TOKEN.encode(), MAX_BODY + 1)
+    )
+    rest = b"x" * (MAX_BODY + 1) + delivery("AG-1:ORD-NOT-READ") + b"GARBAGE\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", proc.port), timeout=10) as sock:
+        sock.sendall(head + rest)
+        answer = read_all(sock)
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", answer) == [b"413"]
+    assert [(r.path, r.status) for r in kept(store)] == [("/big", 413)]
+
+
+def test_a_refusal_behind_answers_its_sender_reads_slowly_still_goes_out(
+    tmp_path: Path,
+) -> None:
+    """Malformed bytes after a request whose large answer fills the socket: the refusal
+    waits for that answer, and goes out (closing) once the sender reads it."""
+    answer_file = tmp_path / "answer.json"
+    answer_file.write_text(json.dumps({"pad": "x" * 5_000_000}))
+    proc, store = start(tmp_path, "--respond", str(answer_file), timeout=3)
+    try:
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.settimeout(10)
+            sock.connect(("127.0.0.1", proc.port))
+            sock.sendall(delivery("AG-1:ORD-BIG-ANSWER") + b"GARBAGE\r\n\r\n")
+            time.sleep(1.0)
+            answer = read_all(sock)
+    finally:
+        assert proc.stop() == 0
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", answer) == [b"200", b"400"]
+    assert [r.status for r in kept(store)] == [200, 400]
+
+
+def test_requests_read_from_a_sender_that_left_without_reading_are_kept(
+    tmp_path: Path,
+) -> None:
+    """A sender pipelines five requests, reads none of their large answers, and leaves:
+    all five were read, so all five are kept."""
+    answer_file = tmp_path / "answer.json"
+    answer_file.write_text(json.dumps({"pad": "x" * 2_000_000}))
+    proc, store = start(tmp_path, "--respond", str(answer_file))
+    try:
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect(("127.0.0.1", proc.port))
+            sock.sendall(b"".join(delivery(f"AG-1:ORD-LEFT{i}") for i in range(5)))
+            time.sleep(0.5)
+        deadline = time.monotonic() + 5
+        while len(kept(store)) < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        assert proc.stop() == 0
+    assert [r.ids["orderId"] for r in kept(store)] == [f"AG-1:ORD-LEFT{i}" for i in range(5)]

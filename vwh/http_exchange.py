@@ -87,6 +87,14 @@ class ExchangeProtocol(GuardedProtocol):
 
     # Parser callbacks (uvicorn's ASGI ones are not called).
 
+    def data_received(self, data: bytes) -> None:
+        if not self._finished:  # after a closing answer nothing more is read
+            super().data_received(data)
+
+    def _parser_refused(self, exc: httptools.HttpParserError, data: bytes) -> None:
+        if not self._finished:  # the rest of a read after a closing answer is not refused
+            super()._parser_refused(exc, data)
+
     def on_message_begin(self) -> None:
         self._head_begins()
         self.url = b""
@@ -94,6 +102,9 @@ class ExchangeProtocol(GuardedProtocol):
         self.expect_100_continue = False
 
     def _request_head(self) -> None:
+        if self._finished:  # the rest of a read after a closing answer: not a request
+            self._request = None
+            return
         parser = self.parser
         parsed = httptools.parse_url(self.url)
         raw_path = parsed.path or b"/"  # the absolute form may have none
@@ -133,7 +144,7 @@ class ExchangeProtocol(GuardedProtocol):
     def on_body(self, body: bytes) -> None:
         self._body_seen = True
         self._size += len(body)
-        if self._over:
+        if self._over or self._request is None:
             return
         if self._size > self.receiver.max_body:
             self._over, self._chunks = True, []
@@ -201,13 +212,12 @@ class ExchangeProtocol(GuardedProtocol):
         transport = self.transport
         if status and not transport.is_closing():
             # Stopping: the requests already read get their answers, the last one says close.
-            last = not self._queue and self._request is None
+            last = not self._queue and (self._request is None or self._early)
             keep_alive = self._answer_keep_alive and not (self._closing and last)
             transport.write(self._answer(status, payload, headers, keep_alive))
             if not keep_alive:  # no later request is read (RFC 9112 9.6)
-                self._finished = True
                 self._queue.clear()
-                transport.close()
+                self._close()
         self._wake()  # a refusal waiting for this answer
         if self.flow.write_paused:  # the sender does not read its answers: wait until it does
             self.flow.pause_reading()
@@ -242,9 +252,14 @@ class ExchangeProtocol(GuardedProtocol):
             self._answer_head()
         done = not self._answer_pending() and self._request is None
         if done and (self._closing or self._finished):
-            self.transport.close()
+            self._close()
         elif not self._refused and not self._finished:
             self.flow.resume_reading()
+
+    def _close(self) -> None:
+        """Close, and read nothing more: not even the rest of the read being parsed."""
+        self._finished = True
+        self.transport.close()
 
     def _next(self) -> None:
         if self._queue and not self._answering:
@@ -253,8 +268,13 @@ class ExchangeProtocol(GuardedProtocol):
     def _answer_pending(self) -> bool:
         return self._answering or bool(self._queue) or self.flow.write_paused
 
+    def owes_answers(self) -> bool:
+        """Requests read and not yet answered: the server waits for them as it stops."""
+        return self._answering or bool(self._queue)
+
     def resume_writing(self) -> None:
         super().resume_writing()
+        self._wake()  # a refusal waiting for the answers before it to leave
         self._go_on()
 
     # The connection's end.
@@ -264,7 +284,9 @@ class ExchangeProtocol(GuardedProtocol):
         self._body_came()
         if request is not None and not self._early and not self._finished:
             self._arrived(request, False)  # cut short mid-body: kept as such, answered to nobody
+        self._finished = True
         super().connection_lost(exc)
+        self._go_on()  # what the sender sent before it left is kept all the same
 
     def shutdown(self) -> None:
         """The server stops: close now if nothing is owed, else after the answers owed to
@@ -280,7 +302,7 @@ class ExchangeProtocol(GuardedProtocol):
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
         elif not self._answer_pending():
-            self.transport.close()
+            self._close()
 
     async def _body_or_stop(self) -> None:
         self._body_awaited = self.loop.create_future()
@@ -288,7 +310,7 @@ class ExchangeProtocol(GuardedProtocol):
             await self._body_awaited
         except asyncio.CancelledError:
             request, self._request = self._request, None
-            if request is not None:
+            if request is not None and not self._early:  # an early 413 is answered already
                 self._arrived(request, False, stopped=True)
             raise
 

@@ -26,6 +26,7 @@ from vwh.http_guard import CLIENT_TIMEOUT, Limits, protocol_class
 from vwh.sanitize import inert
 
 GRACEFUL_SHUTDOWN_SECONDS = 2
+DRAIN_SECONDS = 2.0  # after the grace period, for answers decided at once (see serve)
 WARNING_INTERVAL = 10.0  # seconds between two warnings about the same trouble
 _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
@@ -270,8 +271,21 @@ async def serve(
         announcer = asyncio.ensure_future(_announce())
     try:
         await server.serve(sockets=[sock])
+        await _answers_owed(server)
     finally:
         if on_started is not None:
             announcer.cancel()
         reporter.flush()
     return server.interrupted
+
+
+async def _answers_owed(server: _Server) -> None:
+    """Once uvicorn has stopped (its grace period over, waiting tasks cancelled), the
+    requests already read still get their answers, decided at once now (vwh.http_exchange:
+    a 503 for one that would wait), and are kept: at most DRAIN_SECONDS more."""
+    deadline = time.monotonic() + DRAIN_SECONDS
+    while time.monotonic() < deadline and any(
+        getattr(connection, "owes_answers", bool)()
+        for connection in list(server.server_state.connections)
+    ):
+        await asyncio.sleep(0.01)
