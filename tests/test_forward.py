@@ -473,8 +473,9 @@ def _ok(body: bytes) -> bytes:
         ),
         (lambda r: b"HTTP/1.0 200 OK\r\n\r\nuntil close", 200, b"until close", None),
         (lambda r: b"HTTP/1.1 100 Continue\r\n\r\n" + _ok(b"after"), 200, b"after", None),
+        (lambda r: b"HTTP/1.1 799 Odd\r\ncontent-length: 0\r\n\r\n", 502, None, "status 799"),
     ],
-    ids=["closed", "cut-short", "garbage", "chunked", "close-delimited", "100-continue"],
+    ids=["closed", "cut-short", "garbage", "chunked", "close-delimited", "100-continue", "799"],
 )
 def test_misbehaving_handlers(
     store_path: Path,

@@ -183,6 +183,9 @@ class _Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self.status = self.parser.get_status_code()
         self.keep_alive = self.parser.should_keep_alive()
+        if not 100 <= self.status <= 599:  # RFC 9110 15: no status, a garbled answer
+            self._fail(f"answered with status {self.status}, which HTTP does not have")
+            return
         if self.status < 200:  # 100 Continue and friends: the real answer follows
             self._informational = True
             self.headers = []
