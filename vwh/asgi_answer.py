@@ -73,6 +73,20 @@ def json_answer(answer: dict[str, object], request_id: int | None) -> bytes:
 
 
 Reply = Callable[[int, bytes, Headers | None], None]  # status, payload, headers
+Answered = tuple[int, bytes, Headers | None]
+
+
+def awaited_reply() -> tuple[asyncio.Future[Answered], Reply]:
+    """A future for one answer, and the reply that sets it: the first call counts."""
+    answered: asyncio.Future[Answered] = asyncio.get_running_loop().create_future()
+
+    def reply(status: int, payload: bytes, headers: Headers | None) -> None:
+        if not answered.done():
+            answered.set_result((status, payload, headers))
+
+    return answered, reply
+
+
 Take = Callable[[Any, bytes | None, int, bool, Reply], Any]  # vwh.receiver.Receiver.take
 
 
@@ -84,13 +98,7 @@ async def serve_asgi(
     Cancelled (the server stops) before the answer, it answers 503 with `stopped`.
     """
     body, size, complete = await read_body(receive, content_length(scope["headers"]), max_body)
-    answered: asyncio.Future[tuple[int, bytes, Headers | None]]
-    answered = asyncio.get_running_loop().create_future()
-
-    def reply(status: int, payload: bytes, headers: Headers | None) -> None:
-        if not answered.done():
-            answered.set_result((status, payload, headers))
-
+    answered, reply = awaited_reply()
     try:
         later = take(scope, body, size, complete, reply)
         if later is not None:

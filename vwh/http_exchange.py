@@ -22,13 +22,16 @@ import asyncio
 import re
 import urllib.parse
 from collections import deque
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
 from vwh.asgi_answer import Headers, content_length
 from vwh.http_guard import _APP, GuardedProtocol, KeepRefused, Limits
+
+if TYPE_CHECKING:
+    from vwh.receiver import Receiver
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _JSON_HEADERS: Headers = [(b"content-type", b"application/json")]
@@ -40,29 +43,10 @@ _BREAKS_FIELD = re.compile(rb"[\x00\r\n]")  # what would end or split a header l
 _Whole = tuple[dict[str, Any], bool, bytes | None, int, bool, bool]
 
 
-class Taker(Protocol):
-    """What the protocol needs of vwh.receiver.Receiver."""
-
-    @property
-    def max_body(self) -> int: ...
-
-    def take(
-        self,
-        scope: dict[str, Any],
-        body: bytes | None,
-        size: int,
-        complete: bool,
-        reply: Any,
-        *,
-        stopped: bool = False,
-        stopping: bool = False,
-    ) -> Any: ...
-
-
 class ExchangeProtocol(GuardedProtocol):
     """GuardedProtocol that hands whole requests to the receiver and writes its answers."""
 
-    receiver: Taker
+    receiver: Receiver
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -319,7 +303,7 @@ class ExchangeProtocol(GuardedProtocol):
             self._body_awaited.set_result(None)
 
 
-def exchange_class(limits: Limits, keep: KeepRefused | None, receiver: Taker) -> type:
+def exchange_class(limits: Limits, keep: KeepRefused | None, receiver: Receiver) -> type:
     """The protocol class for the listener's server (uvicorn makes one per connection)."""
     return type(
         "VwhExchangeProtocol",

@@ -23,7 +23,7 @@ from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
-from vwh.asgi_answer import RECEIVED, Headers, Reply, json_answer, serve_asgi
+from vwh.asgi_answer import RECEIVED, Headers, Reply, awaited_reply, json_answer, serve_asgi
 from vwh.errors import StoreError
 from vwh.expect import answer_check
 from vwh.forward import LOOP_STATUS, Forwarder, failure_of, forward_loop
@@ -167,14 +167,8 @@ class Receiver:
             else:
                 assert record.body is not None
                 decided = await self._relay(scope, record, record.body)
-            future: asyncio.Future[tuple[int, bytes, Headers | None]]
-            future = asyncio.get_running_loop().create_future()
-            self._keep(
-                record,
-                decided,
-                started,
-                lambda *answer: None if future.done() else future.set_result(answer),
-            )
+            future, keep_reply = awaited_reply()
+            self._keep(record, decided, started, keep_reply)
             status, payload, headers = await future
         except asyncio.CancelledError:
             # The listener is stopping: keep the request and say so on the wire too.
